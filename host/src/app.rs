@@ -1,0 +1,143 @@
+//! The application: settings in, a bound listener and everything behind it
+//! out. Tests build it on `127.0.0.1:0` and read the bound address back.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{HostDb, Namespaces};
+use crate::http::{self, AppState};
+use crate::registry::{LoadSummary, Registry};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::settings::Settings;
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    registry: Arc<Registry>,
+    host_db: HostDb,
+    namespaces: Arc<Namespaces>,
+    shutdown: CancellationToken,
+    loaded: LoadSummary,
+}
+
+impl Application {
+    /// Prepares directories and databases, loads the plugins directory and
+    /// binds the listener. Fails with a message naming what is wrong.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        prepare_dirs(&settings)?;
+        http::metrics::handle();
+        let host_db = HostDb::connect(&settings.database_url).await?;
+        let runtime = Arc::new(Runtime::new(RuntimeOptions {
+            pooling: settings.pooling,
+            max_instances: settings.max_instances,
+            memory_bytes: settings.limits.memory_bytes,
+        })?);
+        let namespaces = Arc::new(Namespaces::sqlite(settings.data_dir.join("services")));
+        let registry = Arc::new(Registry::new(
+            runtime,
+            host_db.clone(),
+            namespaces.clone(),
+            settings.limits.clone(),
+            settings.services.clone(),
+        ));
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let loaded = registry
+            .load_dir(&settings.plugins_dir)
+            .await
+            .with_context(|| format!("cannot read the plugins dir {}", settings.plugins_dir.display()))?;
+        tracing::info!(%address, deployed = ?loaded.deployed, refused = loaded.refused.len(), "berth is listening");
+        Ok(Application {
+            listener,
+            address,
+            registry,
+            host_db,
+            namespaces,
+            shutdown: CancellationToken::new(),
+            loaded,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// What loading the plugins directory at start did.
+    pub fn loaded(&self) -> &LoadSummary {
+        &self.loaded
+    }
+
+    /// Cancel it to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then closes the
+    /// databases.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let router = http::router(AppState {
+            registry: self.registry.clone(),
+            host_db: self.host_db.clone(),
+        });
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(self.shutdown.cancelled_owned())
+            .await
+            .context("the HTTP server failed")?;
+        self.namespaces.close().await;
+        self.host_db.close().await;
+        tracing::info!("berth stopped");
+        Ok(())
+    }
+}
+
+fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
+    let plugins = &settings.plugins_dir;
+    if !plugins.exists() && plugins.starts_with(&settings.data_dir) {
+        std::fs::create_dir_all(plugins)
+            .with_context(|| format!("cannot create the plugins dir {}", plugins.display()))?;
+    }
+    check_readable_dir(plugins)
+}
+
+fn check_readable_dir(dir: &Path) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(dir)
+        .with_context(|| format!("the plugins dir {} is not accessible", dir.display()))?;
+    anyhow::ensure!(metadata.is_dir(), "the plugins dir {} is not a directory", dir.display());
+    std::fs::read_dir(dir).with_context(|| format!("the plugins dir {} is not readable", dir.display()))?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

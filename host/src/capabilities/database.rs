@@ -1,0 +1,133 @@
+//! `berth:service/database`: SQL on the deployment's own namespace. The
+//! namespace (see `db::namespace`) does the work and the sandboxing; this
+//! module gives it to the guest, keeps open transactions in the store's
+//! resource table, and refuses everything when the deployment was not granted
+//! the database.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+use crate::bindings::berth::service::database::{
+    Error, Host, HostTransaction, Rows, Value, add_to_linker as link,
+};
+use crate::bindings::berth::service::types::Dialect;
+use crate::db::namespace::{Namespace, NamespaceTx};
+use crate::runtime::ServiceState;
+
+/// The host side of a guest's `transaction` resource.
+pub struct Transaction(NamespaceTx);
+
+/// Per-request database state: the namespace, when granted.
+#[derive(Clone, Default)]
+pub struct DatabaseCtx {
+    namespace: Option<Arc<Namespace>>,
+}
+
+impl DatabaseCtx {
+    pub fn new(namespace: Option<Arc<Namespace>>) -> DatabaseCtx {
+        DatabaseCtx { namespace }
+    }
+
+    fn namespace(&self) -> Result<&Arc<Namespace>, Error> {
+        self.namespace.as_ref().ok_or_else(|| {
+            Error::NotPermitted(
+                "this service did not declare the database capability in its manifest".into(),
+            )
+        })
+    }
+}
+
+/// What the database `Host` impls work on: the context plus the table that
+/// holds open transactions.
+pub struct DatabaseView<'a> {
+    ctx: &'a mut DatabaseCtx,
+    table: &'a mut ResourceTable,
+}
+
+impl Host for DatabaseView<'_> {
+    async fn current_dialect(&mut self) -> wasmtime::Result<Dialect> {
+        Ok(self
+            .ctx
+            .namespace
+            .as_ref()
+            .map_or(Dialect::Sqlite, |ns| ns.dialect()))
+    }
+
+    async fn query(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<Rows, Error>> {
+        Ok(match self.ctx.namespace() {
+            Ok(ns) => ns.query(&sql, params).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn execute(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<u64, Error>> {
+        Ok(match self.ctx.namespace() {
+            Ok(ns) => ns.execute(&sql, params).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, Error>> {
+        let tx = match self.ctx.namespace() {
+            Ok(ns) => ns.begin().await,
+            Err(e) => Err(e),
+        };
+        Ok(match tx {
+            Ok(tx) => Ok(self.table.push(Transaction(tx))?),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl HostTransaction for DatabaseView<'_> {
+    async fn query(
+        &mut self,
+        this: Resource<Transaction>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, Error>> {
+        let tx = self.table.get_mut(&this)?;
+        Ok(tx.0.query(&sql, params).await)
+    }
+
+    async fn execute(
+        &mut self,
+        this: Resource<Transaction>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let tx = self.table.get_mut(&this)?;
+        Ok(tx.0.execute(&sql, params).await)
+    }
+
+    async fn commit(&mut self, this: Resource<Transaction>) -> wasmtime::Result<Result<(), Error>> {
+        let tx = self.table.delete(this)?;
+        Ok(tx.0.commit().await)
+    }
+
+    async fn rollback(&mut self, this: Resource<Transaction>) -> wasmtime::Result<Result<(), Error>> {
+        let tx = self.table.delete(this)?;
+        Ok(tx.0.rollback().await)
+    }
+
+    async fn drop(&mut self, this: Resource<Transaction>) -> wasmtime::Result<()> {
+        // Dropping an uncommitted sqlx transaction rolls it back.
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+struct Database;
+
+impl HasData for Database {
+    type Data<'a> = DatabaseView<'a>;
+}
+
+pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
+    link::<ServiceState, Database>(linker, |state| DatabaseView {
+        ctx: &mut state.database,
+        table: &mut state.table,
+    })?;
+    Ok(())
+}

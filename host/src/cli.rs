@@ -1,0 +1,124 @@
+//! The command line. Every flag of `berth serve` has a `BERTH_*`
+//! environment variable and every variable a flag; a flag wins.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{Layer, LimitsLayer, LogFormat, RuntimeLayer, Settings, SettingsError};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "Every HTTP service a sandboxed, hot-swappable WebAssembly component")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: serve every service in the plugins directory.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Path of a berth.toml with settings (overridden by variables and flags).
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BERTH_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<String>,
+    /// Directory for the database, service data and caches [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: an SQLite file in the data dir].
+    #[arg(long, env = "BERTH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Directory of *.wasm services to load [default: <data dir>/plugins].
+    #[arg(long, env = "BERTH_PLUGINS_DIR", value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Bearer token of the admin API; the API is off without it.
+    #[arg(long, env = "BERTH_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Log filter, in tracing's EnvFilter syntax [default: info].
+    #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log line format [default: text].
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest request body, in bytes [default: 1048576].
+    #[arg(long, env = "BERTH_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Deadline of a request inside a service, in milliseconds [default: 10000].
+    #[arg(long, env = "BERTH_REQUEST_TIMEOUT_MS", value_name = "MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Largest linear memory of a service instance, in MiB [default: 64].
+    #[arg(long, env = "BERTH_MEMORY_LIMIT_MB", value_name = "MIB")]
+    pub memory_limit_mb: Option<usize>,
+    /// Use wasmtime's pooling allocator [default: true].
+    #[arg(long, env = "BERTH_POOLING", value_name = "BOOL")]
+    pub pooling: Option<bool>,
+    /// Most service instances alive at once [default: 1000].
+    #[arg(long, env = "BERTH_MAX_INSTANCES", value_name = "N")]
+    pub max_instances: Option<u32>,
+}
+
+impl ServeArgs {
+    /// Defaults, then the config file, then variables and flags.
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let file = match &self.config {
+            Some(path) => Layer::from_file(path)?,
+            None => Layer::default(),
+        };
+        Layer::default().overlay(file).overlay(self.layer()).resolve()
+    }
+
+    fn layer(&self) -> Layer {
+        Layer {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            plugins_dir: self.plugins_dir.clone(),
+            admin_token: self.admin_token.clone(),
+            log: self.log.clone(),
+            log_format: self.log_format,
+            limits: LimitsLayer {
+                max_body_bytes: self.max_body_bytes,
+                request_timeout_ms: self.request_timeout_ms,
+                memory_mb: self.memory_limit_mb,
+            },
+            runtime: RuntimeLayer {
+                pooling: self.pooling,
+                max_instances: self.max_instances,
+            },
+            services: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("berth.toml");
+        std::fs::write(&config, "listen = \"127.0.0.1:9000\"\n[limits]\nmemory_mb = 16\n").unwrap();
+        let cli = Cli::parse_from(["berth", "serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:9001"]);
+        let Command::Serve(args) = cli.command;
+        let settings = args.settings().unwrap();
+        assert_eq!(settings.listen.port(), 9001);
+        assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        let args = ServeArgs {
+            config: Some("/nonexistent/berth.toml".into()),
+            ..ServeArgs::default()
+        };
+        let error = args.settings().unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/berth.toml"), "{error}");
+    }
+}

@@ -1,0 +1,199 @@
+//! Requests to services: route lookup in the live snapshot, body limit,
+//! schema validation (no instance is created for a refused body), a fresh
+//! store, `handle(request)`, and the response or error it yields.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::bindings::{self, Problem};
+use crate::capabilities::database::DatabaseCtx;
+use crate::capabilities::settings::SettingsCtx;
+use crate::registry::Target;
+use crate::routing::Lookup;
+use crate::runtime::{CallError, Invocation, ServiceState};
+
+/// How long a client is asked to wait when instances are exhausted.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let snapshot = state.registry.snapshot();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let (target, params) = match snapshot.routes.lookup(&parts.method, path) {
+        Lookup::Found { target, params } => (target.clone(), params),
+        Lookup::MethodNotAllowed { allowed } => {
+            return Err(ApiError::MethodNotAllowed {
+                method: parts.method.clone(),
+                allowed,
+            });
+        }
+        Lookup::NotFound => return Err(ApiError::NotFound(path.to_string())),
+    };
+    drop(snapshot);
+    let span = tracing::Span::current();
+    span.record("service", target.deployment.name.as_str());
+    span.record("route", target.route.path.as_str());
+    span.record("tenant", target.deployment.tenant.as_str());
+
+    let body = read_body(body, state.registry.limits().max_body_bytes).await?;
+    if let Some(schema) = &target.route.request_schema {
+        schema.check(&body).map_err(|invalid| ApiError::Validation {
+            field: invalid.field,
+            message: invalid.message,
+        })?;
+    }
+
+    let started = Instant::now();
+    let result = call(&state, &target, &parts, params, body).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    record_metrics(&target, status, started.elapsed());
+    result
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, usize::MAX).await.map_err(|error| {
+        let mut source = error.source();
+        let mut too_large = false;
+        while let Some(cause) = source {
+            too_large |= cause.is::<http_body_util::LengthLimitError>();
+            source = cause.source();
+        }
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(error.to_string())
+        }
+    })
+}
+
+async fn call(
+    state: &AppState,
+    target: &Target,
+    parts: &Parts,
+    params: Vec<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let deployment = &target.deployment;
+    let request = bindings::Request {
+        method: wit_method(&parts.method),
+        path: parts.uri.path().to_string(),
+        route: target.route.template.clone(),
+        params,
+        query: parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        tenant: deployment.tenant.clone(),
+    };
+    let limits = state.registry.limits();
+    let store_state = ServiceState::new(
+        &deployment.name,
+        DatabaseCtx::new(deployment.namespace.clone()),
+        SettingsCtx::new(deployment.settings.clone()),
+        limits.memory_bytes,
+    );
+    let outcome = Invocation::new(state.registry.runtime(), store_state, limits.request_timeout)
+        .handle(&deployment.pre, &request)
+        .await;
+    match outcome {
+        Ok(Ok(response)) => build_response(response, parts.method == Method::HEAD),
+        Ok(Err(problem)) => Err(problem_error(problem)),
+        Err(CallError::Timeout(after)) => {
+            tracing::warn!(service = %deployment.name, ?after, "service stopped at its deadline");
+            Err(ApiError::Timeout(after))
+        }
+        Err(CallError::Overloaded) => Err(ApiError::Overloaded {
+            retry_after: RETRY_AFTER,
+        }),
+        Err(error @ (CallError::Trap(_) | CallError::Instantiate(_))) => {
+            tracing::error!(service = %deployment.name, %error, "service failed");
+            Err(ApiError::ServiceFailed)
+        }
+    }
+}
+
+fn problem_error(problem: Problem) -> ApiError {
+    if !(400..=599).contains(&problem.status) {
+        tracing::error!(status = problem.status, "service returned a problem with a non-error status");
+    }
+    ApiError::Service(problem)
+}
+
+/// Headers the host owns: framing is computed from the body it sends.
+const HOST_HEADERS: &[HeaderName] = &[
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::UPGRADE,
+];
+
+fn build_response(response: bindings::Response, head: bool) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(response.status).map_err(|_| {
+        tracing::error!(status = response.status, "service answered an invalid status");
+        ApiError::ServiceFailed
+    })?;
+    let mut builder = http::Response::builder().status(status);
+    for (name, value) in &response.headers {
+        let name = HeaderName::from_bytes(name.as_bytes());
+        let value = HeaderValue::from_str(value);
+        match (name, value) {
+            (Ok(name), Ok(value)) if !HOST_HEADERS.contains(&name) => {
+                builder = builder.header(name, value);
+            }
+            (Ok(_), Ok(_)) => {}
+            _ => {
+                tracing::error!("service answered an invalid header");
+                return Err(ApiError::ServiceFailed);
+            }
+        }
+    }
+    let body = if head { Body::empty() } else { Body::from(response.body) };
+    builder.body(body).map_err(|_| ApiError::ServiceFailed)
+}
+
+fn wit_method(method: &Method) -> bindings::Method {
+    match *method {
+        Method::GET => bindings::Method::Get,
+        Method::HEAD => bindings::Method::Get,
+        Method::POST => bindings::Method::Post,
+        Method::PUT => bindings::Method::Put,
+        Method::PATCH => bindings::Method::Patch,
+        Method::DELETE => bindings::Method::Delete,
+        Method::OPTIONS => bindings::Method::Options,
+        ref other => bindings::Method::Other(other.as_str().to_string()),
+    }
+}
+
+fn record_metrics(target: &Target, status: StatusCode, elapsed: Duration) {
+    let labels = [
+        ("service", target.deployment.name.clone()),
+        ("route", target.route.path.clone()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("berth_requests_total", &labels).increment(1);
+    metrics::histogram!("berth_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+}

@@ -1,0 +1,180 @@
+//! The one error type of the HTTP boundary and the standard error body
+//! `{"error": {"code", "message", "request_id"}}`. Handlers return
+//! [`ApiError`]; [`render_errors`] writes the body once the request id is
+//! known, and also turns errors produced by layers (413 from the body limit,
+//! and so on) into the same shape. Internal details are logged, never sent.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use crate::bindings::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route matches {0}")]
+    NotFound(String),
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed { method: Method, allowed: Vec<Method> },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{}", .0.message)]
+    Service(Problem),
+    #[error("the service failed while handling the request")]
+    ServiceFailed,
+    #[error("the service did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the server is busy")]
+    Overloaded { retry_after: Duration },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the request could not be read: {0}")]
+    BadRequest(String),
+    #[error("internal error")]
+    Internal,
+}
+
+/// The error of a response, waiting for its request id.
+#[derive(Debug, Clone)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Service(p) => StatusCode::from_u16(p.status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::ServiceFailed | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Overloaded { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Validation { .. } => "validation_error",
+            ApiError::Service(p) => &p.code,
+            ApiError::ServiceFailed => "service_failed",
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal => "internal_error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = status.into_response();
+        match &self {
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+            }
+            ApiError::Overloaded { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            }
+            _ => {}
+        }
+        let (code, field) = match &self {
+            ApiError::Service(p) if status.as_u16() == p.status => (p.code.clone(), p.field.clone()),
+            ApiError::Service(_) => ("service_failed".to_string(), None),
+            ApiError::Validation { field, .. } => (self.code().to_string(), Some(field.clone())),
+            _ => (self.code().to_string(), None),
+        };
+        let message = match &self {
+            ApiError::Service(p) if status.as_u16() != p.status => ApiError::ServiceFailed.to_string(),
+            _ => self.to_string(),
+        };
+        response.extensions_mut().insert(ErrorBody { code, message, field });
+        response
+    }
+}
+
+/// Writes every error response in the standard shape, with the request id.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let error = match response.extensions_mut().remove::<ErrorBody>() {
+        Some(error) => error,
+        None if (status.is_client_error() || status.is_server_error()) && !is_json(&response) => {
+            ErrorBody {
+                code: code_for(status).into(),
+                message: status.canonical_reason().unwrap_or("error").to_lowercase(),
+                field: None,
+            }
+        }
+        None => return response,
+    };
+    let mut inner = serde_json::json!({
+        "code": error.code,
+        "message": error.message,
+        "request_id": request_id,
+    });
+    if let Some(field) = error.field {
+        inner["field"] = field.into();
+    }
+    let body = serde_json::json!({ "error": inner }).to_string();
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"))
+}
+
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "validation_error",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        504 => "timeout",
+        s if s >= 500 => "internal_error",
+        _ => "error",
+    }
+}

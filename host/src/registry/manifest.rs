@@ -1,0 +1,136 @@
+//! Checking what a service says about itself before anything of it goes
+//! live: its name, routes, schemas, migrations and capabilities.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::bindings::{Capability, Manifest, Method};
+use crate::registry::schema::RequestSchema;
+use crate::routing;
+
+/// A route of a deployment, ready to serve.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub method: http::Method,
+    /// As the service declared it, relative to its mount point.
+    pub template: String,
+    /// Mounted: prefix + template.
+    pub path: String,
+    pub summary: String,
+    pub success_status: u16,
+    pub request_schema: Option<Arc<RequestSchema>>,
+    pub request_schema_text: Option<String>,
+    pub response_schema_text: Option<String>,
+}
+
+/// Service names are identifiers safe as path segments, file names and
+/// PostgreSQL schema names.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid service name (lower-case letters, digits and `-`, starting with a letter, at most 63 characters)"
+        ))
+    }
+}
+
+pub fn http_method(method: &Method) -> Result<http::Method, String> {
+    let text = match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Other(other) => other.as_str(),
+    };
+    http::Method::from_bytes(text.as_bytes()).map_err(|_| format!("`{text}` is not an HTTP method"))
+}
+
+/// Checks the manifest and turns its routes into mounted route specs.
+pub fn check(manifest: &Manifest, prefix: &str, granted: &[Capability]) -> Result<Vec<RouteSpec>, String> {
+    validate_name(&manifest.name)?;
+    if manifest.version.trim().is_empty() {
+        return Err("the manifest has an empty version".into());
+    }
+    for capability in &manifest.capabilities {
+        if !granted.contains(capability) {
+            return Err(format!("the service needs the {capability:?} capability, which is not granted"));
+        }
+    }
+    let mut last = 0;
+    for migration in &manifest.migrations {
+        if migration.version <= last {
+            return Err(format!(
+                "migration versions must start at 1 and strictly increase (found {} after {last})",
+                migration.version
+            ));
+        }
+        last = migration.version;
+    }
+    if !manifest.migrations.is_empty() && !manifest.capabilities.contains(&Capability::Database) {
+        return Err("the service has migrations but does not ask for the database capability".into());
+    }
+    let mut keys = BTreeMap::new();
+    for setting in &manifest.settings {
+        if keys.insert(setting.key.as_str(), ()).is_some() {
+            return Err(format!("setting `{}` is declared twice", setting.key));
+        }
+    }
+    manifest
+        .routes
+        .iter()
+        .map(|route| {
+            let method = http_method(&route.method)?;
+            routing::validate_template(&route.path)
+                .map_err(|e| format!("route {method} {}: {e}", route.path))?;
+            if !(100..=599).contains(&route.success_status) {
+                return Err(format!("route {method} {}: status {} is not an HTTP status", route.path, route.success_status));
+            }
+            let request_schema = route
+                .request_schema
+                .as_deref()
+                .map(RequestSchema::compile)
+                .transpose()
+                .map_err(|e| format!("route {method} {}: request schema: {e}", route.path))?
+                .map(Arc::new);
+            if let Some(text) = &route.response_schema {
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| format!("route {method} {}: response schema is not JSON: {e}", route.path))?;
+            }
+            Ok(RouteSpec {
+                path: routing::mount(prefix, &route.path),
+                method,
+                template: route.path.clone(),
+                summary: route.summary.clone(),
+                success_status: route.success_status,
+                request_schema,
+                request_schema_text: route.request_schema.clone(),
+                response_schema_text: route.response_schema.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_identifiers() {
+        for good in ["items", "hello", "a", "user-profiles2"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Items", "1items", "-x", "a_b", "../etc", "a/b", &"x".repeat(64)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Request validation against the JSON Schema a route declares: done by the
+//! host, before any instance is created, with a 422 that names the field.
+
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+/// A compiled request schema.
+#[derive(Debug)]
+pub struct RequestSchema {
+    validator: jsonschema::Validator,
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl RequestSchema {
+    pub fn compile(schema_text: &str) -> Result<RequestSchema, String> {
+        let schema: Value =
+            serde_json::from_str(schema_text).map_err(|e| format!("the schema is not JSON: {e}"))?;
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))?;
+        Ok(RequestSchema { validator })
+    }
+
+    /// Parses and validates a body; the first problem found is reported.
+    pub fn check(&self, body: &[u8]) -> Result<(), Invalid> {
+        let instance: Value = serde_json::from_slice(body).map_err(|e| Invalid {
+            field: "body".into(),
+            message: format!("body is not valid JSON: {e}"),
+        })?;
+        match self.validator.iter_errors(&instance).next() {
+            None => Ok(()),
+            Some(error) => {
+                let field = field_of(&error);
+                Err(Invalid {
+                    message: format!("{field}: {error}"),
+                    field,
+                })
+            }
+        }
+    }
+}
+
+/// `price` for `/price`, `tags[2]` for `/tags/2`; for unknown or missing
+/// properties (reported at their parent), the property itself.
+fn field_of(error: &jsonschema::ValidationError<'_>) -> String {
+    let mut path: Vec<String> = error
+        .instance_path()
+        .as_str()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            if let Some(first) = unexpected.first() {
+                path.push(first.clone());
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            path.push(property.as_str().map_or_else(|| property.to_string(), str::to_string));
+        }
+        _ => {}
+    }
+    let mut field = String::new();
+    for segment in path {
+        if segment.parse::<usize>().is_ok() && !field.is_empty() {
+            field.push_str(&format!("[{segment}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&segment);
+        }
+    }
+    if field.is_empty() { "body".into() } else { field }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> RequestSchema {
+        RequestSchema::compile(
+            r#"{
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["name", "price"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "price": {"type": "number", "minimum": 0},
+                    "tags": {"type": "array", "items": {"type": "string"}}
+                }
+            }"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_body_passes() {
+        assert_eq!(schema().check(br#"{"name":"a","price":1}"#), Ok(()));
+    }
+
+    #[test]
+    fn each_kind_of_problem_names_its_field() {
+        let field = |body: &str| schema().check(body.as_bytes()).unwrap_err().field;
+        assert_eq!(field(r#"{"name":"","price":1}"#), "name");
+        assert_eq!(field(r#"{"name":"a","price":-1}"#), "price");
+        assert_eq!(field(r#"{"name":"a"}"#), "price");
+        assert_eq!(field(r#"{"name":"a","price":1,"colour":"red"}"#), "colour");
+        assert_eq!(field(r#"{"name":"a","price":1,"tags":["x",2]}"#), "tags[1]");
+        assert_eq!(field("[1,2]"), "body");
+        assert_eq!(field("{oops"), "body");
+    }
+
+    #[test]
+    fn a_broken_schema_is_refused() {
+        assert!(RequestSchema::compile("not json").is_err());
+        assert!(RequestSchema::compile(r#"{"type": 12}"#).is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! The engine (pooling allocator, epoch interruption), its epoch ticker,
+//! and compilation off the request path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::ServicePre;
+use crate::runtime::ServiceState;
+
+/// How often the epoch advances: the granularity of request deadlines and of
+/// a busy service yielding its thread to other requests.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide choices, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeOptions {
+    pub pooling: bool,
+    pub max_instances: u32,
+    pub memory_bytes: usize,
+}
+
+/// The engine and the linker of every capability a service may be granted.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<ServiceState>,
+    pooling: bool,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
+        let (engine, pooling) = if options.pooling {
+            match Engine::new(&config(Some(&options))) {
+                Ok(engine) => (engine, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the pooling allocator is unavailable here; falling back to on-demand allocation");
+                    (Engine::new(&config(None))?, false)
+                }
+            }
+        } else {
+            (Engine::new(&config(None))?, false)
+        };
+        let linker = crate::capabilities::linker(&engine)?;
+        let ticker = Arc::new(AtomicBool::new(true));
+        spawn_ticker(engine.clone(), ticker.clone())?;
+        Ok(Runtime {
+            engine,
+            linker,
+            pooling,
+            ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Compiles on the blocking pool, so that requests keep being served.
+    pub async fn compile(&self, bytes: Arc<[u8]>) -> anyhow::Result<Component> {
+        check_header(&bytes)?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes))
+            .await
+            .context("the compiler task failed")?
+            .map_err(|e| anyhow::Error::from(e).context("the component does not compile"))
+    }
+
+    /// Links a compiled component against the granted capabilities and
+    /// checks that it exports the `berth:service` handler.
+    pub fn prepare(&self, component: &Component) -> anyhow::Result<ServicePre<ServiceState>> {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            anyhow::Error::from(e).context("the component needs an import berth does not provide")
+        })?;
+        ServicePre::new(pre).map_err(|e| {
+            anyhow::Error::from(e).context(format!(
+                "not a berth:service component (it exports {})",
+                describe_exports(&self.engine, component)
+            ))
+        })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+fn config(pooling: Option<&RuntimeOptions>) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if let Some(options) = pooling {
+        let instances = options.max_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(8))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .max_memory_size(options.memory_bytes)
+            .total_stacks(instances);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// One thread per engine advances the epoch; stores check it cheaply.
+fn spawn_ticker(engine: Engine, running: Arc<AtomicBool>) -> anyhow::Result<()> {
+    thread::Builder::new()
+        .name("berth-epoch".into())
+        .spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .context("cannot start the epoch ticker thread")?;
+    Ok(())
+}
+
+/// Refuses what is not a component with a message that says what it is.
+fn check_header(bytes: &[u8]) -> anyhow::Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        anyhow::bail!("not a WebAssembly file ({} bytes without the \\0asm header)", bytes.len());
+    }
+    match bytes[4..8] {
+        [1, 0, 0, 0] => anyhow::bail!(
+            "a core WebAssembly module, not a component: build the service for wasm32-wasip2"
+        ),
+        [_, _, 1, 0] => Ok(()),
+        _ => anyhow::bail!("an unknown WebAssembly binary version"),
+    }
+}
+
+fn describe_exports(engine: &Engine, component: &Component) -> String {
+    let names: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.join(", ")
+    }
+}

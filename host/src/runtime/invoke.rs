@@ -1,0 +1,130 @@
+//! One call into a service: a fresh store from the deployment's
+//! `InstancePre`, a deadline, and the failure sorted into what the client
+//! should be told (timeout, trap, overload) — never a host crash.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::bindings::{Manifest, Problem, Request, Response, ServicePre};
+use crate::runtime::{Runtime, ServiceState};
+
+/// How a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The service ran past its deadline and was stopped.
+    #[error("the service ran past its {0:?} deadline")]
+    Timeout(Duration),
+    /// The service trapped: a panic, `unreachable`, a stack overflow, an
+    /// out-of-bounds access, or growing past its memory limit.
+    #[error("the service trapped: {0}")]
+    Trap(String),
+    /// No instance slot was free.
+    #[error("too many instances are running")]
+    Overloaded,
+    /// Instantiation failed for another reason.
+    #[error("the service could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+/// A call about to be made: the store it runs in and its deadline.
+pub struct Invocation {
+    store: Store<ServiceState>,
+    timeout: Duration,
+}
+
+impl Invocation {
+    pub fn new(runtime: &Runtime, state: ServiceState, timeout: Duration) -> Invocation {
+        let mut store = Store::new(runtime.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        // Check the clock at every epoch tick: past the deadline, stop the
+        // guest; before it, yield so that a busy guest cannot hold a worker
+        // thread that other requests need.
+        let deadline = Instant::now() + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Invocation { store, timeout }
+    }
+
+    /// Calls `handle(request)`.
+    pub async fn handle(
+        mut self,
+        pre: &ServicePre<ServiceState>,
+        request: &Request,
+    ) -> Result<Result<Response, Problem>, CallError> {
+        let timeout = self.timeout;
+        let store = &mut self.store;
+        let call = async {
+            let service = pre.instantiate_async(&mut *store).await.map_err(instantiate_error)?;
+            service
+                .berth_service_handler()
+                .call_handle(&mut *store, request)
+                .await
+                .map_err(|e| call_error(e, timeout))
+        };
+        let result = with_timeout(timeout, call).await;
+        self.finish(&result);
+        result
+    }
+
+    /// Calls `describe()`.
+    pub async fn describe(mut self, pre: &ServicePre<ServiceState>) -> Result<Manifest, CallError> {
+        let timeout = self.timeout;
+        let store = &mut self.store;
+        let call = async {
+            let service = pre.instantiate_async(&mut *store).await.map_err(instantiate_error)?;
+            service
+                .berth_service_handler()
+                .call_describe(&mut *store)
+                .await
+                .map_err(|e| call_error(e, timeout))
+        };
+        let result = with_timeout(timeout, call).await;
+        self.finish(&result);
+        result
+    }
+
+    fn finish<T>(&self, result: &Result<T, CallError>) {
+        let wasi = &self.store.data().wasi;
+        if result.is_err() {
+            wasi.flush_output_to_log();
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            wasi.flush_output_to_log();
+        }
+    }
+}
+
+/// The epoch deadline stops guest code; this also bounds time the guest
+/// spends waiting on the host (a slow query), with a little slack so that
+/// the epoch trap, which reports better, normally wins.
+async fn with_timeout<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    let slack = Duration::from_millis(250);
+    match tokio::time::timeout(timeout + slack, call).await {
+        Ok(result) => result,
+        Err(_) => Err(CallError::Timeout(timeout)),
+    }
+}
+
+fn instantiate_error(error: wasmtime::Error) -> CallError {
+    if error.is::<wasmtime::PoolConcurrencyLimitError>() {
+        CallError::Overloaded
+    } else {
+        CallError::Instantiate(format!("{error:#}"))
+    }
+}
+
+fn call_error(error: wasmtime::Error, timeout: Duration) -> CallError {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout(timeout),
+        _ => CallError::Trap(format!("{error:#}")),
+    }
+}

@@ -1,0 +1,10 @@
+//! The WebAssembly side of the host: one engine, the linker of granted
+//! capabilities, compilation, and the per-request store.
+
+mod engine;
+mod invoke;
+mod state;
+
+pub use engine::{Runtime, RuntimeOptions};
+pub use invoke::{CallError, Invocation};
+pub use state::ServiceState;
