@@ -52,7 +52,12 @@ impl Application {
         let loaded = registry
             .load_dir(&settings.plugins_dir)
             .await
-            .with_context(|| format!("cannot read the plugins dir {}", settings.plugins_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot read the plugins dir {}",
+                    settings.plugins_dir.display()
+                )
+            })?;
         tracing::info!(%address, deployed = ?loaded.deployed, refused = loaded.refused.len(), "berth is listening");
         Ok(Application {
             listener,
@@ -115,8 +120,13 @@ fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
 fn check_readable_dir(dir: &Path) -> anyhow::Result<()> {
     let metadata = std::fs::metadata(dir)
         .with_context(|| format!("the plugins dir {} is not accessible", dir.display()))?;
-    anyhow::ensure!(metadata.is_dir(), "the plugins dir {} is not a directory", dir.display());
-    std::fs::read_dir(dir).with_context(|| format!("the plugins dir {} is not readable", dir.display()))?;
+    anyhow::ensure!(
+        metadata.is_dir(),
+        "the plugins dir {} is not a directory",
+        dir.display()
+    );
+    std::fs::read_dir(dir)
+        .with_context(|| format!("the plugins dir {} is not readable", dir.display()))?;
     Ok(())
 }
 

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::settings::{Layer, LimitsLayer, LogFormat, RuntimeLayer, Settings, SettingsError};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "Every HTTP service a sandboxed, hot-swappable WebAssembly component")]
+#[command(
+    name = "berth",
+    version,
+    about = "Every HTTP service a sandboxed, hot-swappable WebAssembly component"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,7 +42,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
     /// Bearer token of the admin API; the API is off without it.
-    #[arg(long, env = "BERTH_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BERTH_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
@@ -70,7 +79,10 @@ impl ServeArgs {
             Some(path) => Layer::from_file(path)?,
             None => Layer::default(),
         };
-        Layer::default().overlay(file).overlay(self.layer()).resolve()
+        Layer::default()
+            .overlay(file)
+            .overlay(self.layer())
+            .resolve()
     }
 
     fn layer(&self) -> Layer {
@@ -104,8 +116,19 @@ mod tests {
     fn flags_override_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("berth.toml");
-        std::fs::write(&config, "listen = \"127.0.0.1:9000\"\n[limits]\nmemory_mb = 16\n").unwrap();
-        let cli = Cli::parse_from(["berth", "serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:9001"]);
+        std::fs::write(
+            &config,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nmemory_mb = 16\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "berth",
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9001",
+        ]);
         let Command::Serve(args) = cli.command;
         let settings = args.settings().unwrap();
         assert_eq!(settings.listen.port(), 9001);

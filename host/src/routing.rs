@@ -8,7 +8,14 @@ use std::sync::Arc;
 use http::Method;
 
 /// Paths the host serves itself; no service may be mounted over them.
-pub const RESERVED_PREFIXES: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/admin"];
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/admin",
+];
 
 /// A route could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +36,9 @@ pub enum Lookup<'a, T> {
         params: Vec<(String, String)>,
     },
     /// The path exists but not for this method.
-    MethodNotAllowed { allowed: Vec<Method> },
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
     NotFound,
 }
 
@@ -41,7 +50,9 @@ pub struct RouteTableBuilder<T> {
 
 impl<T> Default for RouteTableBuilder<T> {
     fn default() -> Self {
-        RouteTableBuilder { paths: BTreeMap::new() }
+        RouteTableBuilder {
+            paths: BTreeMap::new(),
+        }
     }
 }
 
@@ -66,7 +77,9 @@ impl<T> RouteTableBuilder<T> {
                 },
             })?;
         }
-        Ok(RouteTable { router: Arc::new(router) })
+        Ok(RouteTable {
+            router: Arc::new(router),
+        })
     }
 }
 
@@ -78,13 +91,17 @@ pub struct RouteTable<T> {
 
 impl<T> Clone for RouteTable<T> {
     fn clone(&self) -> Self {
-        RouteTable { router: self.router.clone() }
+        RouteTable {
+            router: self.router.clone(),
+        }
     }
 }
 
 impl<T> Default for RouteTable<T> {
     fn default() -> Self {
-        RouteTableBuilder::default().build().expect("an empty table has no conflicts")
+        RouteTableBuilder::default()
+            .build()
+            .expect("an empty table has no conflicts")
     }
 }
 
@@ -95,10 +112,11 @@ impl<T> RouteTable<T> {
             return Lookup::NotFound;
         };
         let methods = matched.value;
-        let found = methods
-            .iter()
-            .find(|(m, _)| m == method)
-            .or_else(|| (*method == Method::HEAD).then(|| methods.iter().find(|(m, _)| *m == Method::GET)).flatten());
+        let found = methods.iter().find(|(m, _)| m == method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| methods.iter().find(|(m, _)| *m == Method::GET))
+                .flatten()
+        });
         match found {
             Some((_, target)) => Lookup::Found {
                 target,
@@ -183,7 +201,9 @@ mod tests {
     fn a_known_path_with_another_method_is_not_allowed() {
         let t = table(&[(Method::GET, "/items"), (Method::POST, "/items")]).unwrap();
         match t.lookup(&Method::DELETE, "/items") {
-            Lookup::MethodNotAllowed { allowed } => assert_eq!(allowed, vec![Method::GET, Method::POST]),
+            Lookup::MethodNotAllowed { allowed } => {
+                assert_eq!(allowed, vec![Method::GET, Method::POST])
+            }
             other => panic!("expected 405, got {other:?}"),
         }
     }
@@ -192,29 +212,45 @@ mod tests {
     fn an_unknown_path_is_not_found() {
         let t = table(&[(Method::GET, "/items/{id}")]).unwrap();
         assert!(matches!(t.lookup(&Method::GET, "/items"), Lookup::NotFound));
-        assert!(matches!(t.lookup(&Method::GET, "/items/1/2"), Lookup::NotFound));
+        assert!(matches!(
+            t.lookup(&Method::GET, "/items/1/2"),
+            Lookup::NotFound
+        ));
         assert!(matches!(t.lookup(&Method::GET, "/other"), Lookup::NotFound));
     }
 
     #[test]
     fn head_falls_back_to_get() {
         let t = table(&[(Method::GET, "/hello/{name}")]).unwrap();
-        assert!(matches!(t.lookup(&Method::HEAD, "/hello/x"), Lookup::Found { .. }));
+        assert!(matches!(
+            t.lookup(&Method::HEAD, "/hello/x"),
+            Lookup::Found { .. }
+        ));
     }
 
     #[test]
     fn a_static_segment_wins_over_a_parameter() {
         let t = table(&[(Method::GET, "/items/{id}"), (Method::GET, "/items/search")]).unwrap();
-        assert!(matches!(t.lookup(&Method::GET, "/items/search"), Lookup::Found { target: 1, .. }));
-        assert!(matches!(t.lookup(&Method::GET, "/items/7"), Lookup::Found { target: 0, .. }));
+        assert!(matches!(
+            t.lookup(&Method::GET, "/items/search"),
+            Lookup::Found { target: 1, .. }
+        ));
+        assert!(matches!(
+            t.lookup(&Method::GET, "/items/7"),
+            Lookup::Found { target: 0, .. }
+        ));
     }
 
     #[test]
     fn conflicting_and_duplicate_routes_are_refused() {
         let dup = table(&[(Method::GET, "/items"), (Method::GET, "/items")]).unwrap_err();
         assert!(matches!(dup, RouteError::Duplicate { .. }));
-        let conflict = table(&[(Method::GET, "/items/{id}"), (Method::PUT, "/items/{name}")]).unwrap_err();
-        assert!(matches!(conflict, RouteError::Conflict { .. }), "{conflict:?}");
+        let conflict =
+            table(&[(Method::GET, "/items/{id}"), (Method::PUT, "/items/{name}")]).unwrap_err();
+        assert!(
+            matches!(conflict, RouteError::Conflict { .. }),
+            "{conflict:?}"
+        );
     }
 
     #[test]

@@ -278,7 +278,10 @@ fn positive<T: PartialOrd + Default + fmt::Display>(
     if value > T::default() {
         Ok(value)
     } else {
-        Err(invalid(setting, format!("must be more than 0, got {value}")))
+        Err(invalid(
+            setting,
+            format!("must be more than 0, got {value}"),
+        ))
     }
 }
 
@@ -354,7 +357,11 @@ mod tests {
             listen: Some("0.0.0.0:7000".into()),
             ..Layer::default()
         };
-        let settings = Layer::default().overlay(file).overlay(env).resolve().unwrap();
+        let settings = Layer::default()
+            .overlay(file)
+            .overlay(env)
+            .resolve()
+            .unwrap();
         assert_eq!(settings.listen, "0.0.0.0:7000".parse().unwrap());
         assert_eq!(settings.data_dir, Path::new("/srv/berth"));
         assert_eq!(settings.plugins_dir, Path::new("/srv/berth/plugins"));
@@ -411,12 +418,23 @@ mod tests {
             admin_token: Some("short".into()),
             ..Layer::default()
         };
-        assert!(short.resolve().unwrap_err().to_string().contains("admin token"));
+        assert!(
+            short
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("admin token")
+        );
         let url = Layer {
             database_url: Some("mysql://x".into()),
             ..Layer::default()
         };
-        assert!(url.resolve().unwrap_err().to_string().contains("database URL"));
+        assert!(
+            url.resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("database URL")
+        );
     }
 
     #[test]

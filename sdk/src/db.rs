@@ -156,12 +156,22 @@ impl From<Error> for Problem {
     /// rest. The database's message is logged, not sent.
     fn from(error: Error) -> Problem {
         let (problem, detail) = match &error {
-            Error::ConstraintViolation(m) => (Problem::conflict("the request conflicts with existing data"), m),
-            Error::Unavailable(m) => (Problem::unavailable("the database is unavailable, retry later"), m),
-            Error::LimitExceeded(m) => (Problem::new(500, "limit_exceeded", "a database limit was exceeded"), m),
-            Error::NotPermitted(m) | Error::InvalidQuery(m) | Error::Other(m) => {
-                (Problem::internal("the service failed to query its database"), m)
-            }
+            Error::ConstraintViolation(m) => (
+                Problem::conflict("the request conflicts with existing data"),
+                m,
+            ),
+            Error::Unavailable(m) => (
+                Problem::unavailable("the database is unavailable, retry later"),
+                m,
+            ),
+            Error::LimitExceeded(m) => (
+                Problem::new(500, "limit_exceeded", "a database limit was exceeded"),
+                m,
+            ),
+            Error::NotPermitted(m) | Error::InvalidQuery(m) | Error::Other(m) => (
+                Problem::internal("the service failed to query its database"),
+                m,
+            ),
         };
         database_log(&error, detail);
         problem
@@ -180,7 +190,10 @@ fn database_log(error: &Error, detail: &str) {
     crate::log::log(
         crate::log::Level::Warn,
         "database error",
-        &[("kind".into(), kind.into()), ("detail".into(), detail.into())],
+        &[
+            ("kind".into(), kind.into()),
+            ("detail".into(), detail.into()),
+        ],
     );
 }
 

@@ -62,7 +62,8 @@ impl Response {
 
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
 }

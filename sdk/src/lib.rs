@@ -43,10 +43,10 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen::rt as __wit_bindgen_rt;
 
-pub use bindings::berth::service::{database, log, settings, types};
-pub use bindings::exports::berth::service::handler::Guest as Service;
 #[doc(hidden)]
 pub use bindings::__export_bindings;
+pub use bindings::berth::service::{database, log, settings, types};
+pub use bindings::exports::berth::service::handler::Guest as Service;
 
 /// Exports `$service` (a type implementing [`Service`]) as the component's
 /// `berth:service/handler`. Expands to nothing on native targets, so a

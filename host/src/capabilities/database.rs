@@ -54,14 +54,22 @@ impl Host for DatabaseView<'_> {
             .map_or(Dialect::Sqlite, |ns| ns.dialect()))
     }
 
-    async fn query(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<Rows, Error>> {
+    async fn query(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, Error>> {
         Ok(match self.ctx.namespace() {
             Ok(ns) => ns.query(&sql, params).await,
             Err(e) => Err(e),
         })
     }
 
-    async fn execute(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<u64, Error>> {
+    async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
         Ok(match self.ctx.namespace() {
             Ok(ns) => ns.execute(&sql, params).await,
             Err(e) => Err(e),
@@ -106,7 +114,10 @@ impl HostTransaction for DatabaseView<'_> {
         Ok(tx.0.commit().await)
     }
 
-    async fn rollback(&mut self, this: Resource<Transaction>) -> wasmtime::Result<Result<(), Error>> {
+    async fn rollback(
+        &mut self,
+        this: Resource<Transaction>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let tx = self.table.delete(this)?;
         Ok(tx.0.rollback().await)
     }

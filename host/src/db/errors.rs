@@ -27,7 +27,9 @@ pub fn guest_error(error: sqlx::Error) -> Error {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             Error::Other(format!("a value could not be read: {error}"))
         }
-        sqlx::Error::Encode(_) => Error::InvalidQuery(format!("a parameter could not be bound: {error}")),
+        sqlx::Error::Encode(_) => {
+            Error::InvalidQuery(format!("a parameter could not be bound: {error}"))
+        }
         other => Error::Other(other.to_string()),
     }
 }
@@ -41,7 +43,13 @@ fn classify_code(code: Option<&str>, message: String) -> Error {
         Some(c) if is_sqlite_code(c, &[5, 6]) => Error::Unavailable(message),
         // SQLite: SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN.
         Some(c) if is_sqlite_code(c, &[13, 10, 14]) => Error::Unavailable(message),
-        _ if message.contains("too many attached databases") => Error::NotPermitted(message),
+        // The authorizer's refusals do not all carry SQLITE_AUTH.
+        _ if message.contains("too many attached databases")
+            || message.starts_with("not authorized")
+            || message.contains("is prohibited") =>
+        {
+            Error::NotPermitted(message)
+        }
         // PostgreSQL: insufficient privilege.
         Some("42501") => Error::NotPermitted(message),
         // PostgreSQL: connection, resources, operator intervention.

@@ -55,18 +55,22 @@ pub async fn apply(ns: &Namespace, migrations: &[Migration]) -> Result<Vec<u32>,
     )
     .execute(&mut conn)
     .await?;
-    let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM _berth_migrations")
-        .fetch_all(&mut conn)
-        .await?
-        .iter()
-        .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
-        .collect();
+    let applied: Vec<(i64, String)> =
+        sqlx::query("SELECT version, checksum FROM _berth_migrations")
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
+            .collect();
 
     let mut done = Vec::new();
     for migration in migrations {
         let sql = script(migration, dialect);
         let sum = checksum(sql);
-        if let Some((_, applied_sum)) = applied.iter().find(|(v, _)| *v == i64::from(migration.version)) {
+        if let Some((_, applied_sum)) = applied
+            .iter()
+            .find(|(v, _)| *v == i64::from(migration.version))
+        {
             if *applied_sum != sum {
                 return Err(MigrationError::Changed {
                     version: migration.version,
@@ -85,7 +89,10 @@ pub async fn apply(ns: &Namespace, migrations: &[Migration]) -> Result<Vec<u32>,
             },
         };
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(failed)?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
         sqlx::query("INSERT INTO _berth_migrations (version, name, checksum) VALUES ($1, $2, $3)")
             .bind(i64::from(migration.version))
             .bind(&migration.name)

@@ -56,7 +56,12 @@ impl Namespaces {
     }
 
     pub async fn close(&self) {
-        let all: Vec<_> = self.open.lock().expect("namespace map poisoned").drain().collect();
+        let all: Vec<_> = self
+            .open
+            .lock()
+            .expect("namespace map poisoned")
+            .drain()
+            .collect();
         for (_, ns) in all {
             ns.close().await;
         }
@@ -116,7 +121,8 @@ impl Namespace {
     /// A dedicated connection for the migrator, which may touch the
     /// namespace's bookkeeping tables.
     pub async fn migrator(&self) -> Result<SqliteConnection, sqlx::Error> {
-        let mut conn = SqliteConnection::connect_with(&sqlite::namespace_options(&self.path)).await?;
+        let mut conn =
+            SqliteConnection::connect_with(&sqlite::namespace_options(&self.path)).await?;
         sqlite::sandbox(&mut conn, Role::Migrator).await?;
         Ok(conn)
     }

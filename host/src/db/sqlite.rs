@@ -56,8 +56,12 @@ pub async fn sandbox(conn: &mut SqliteConnection, role: Role) -> Result<(), sqlx
     // whole life.
     let ok = unsafe {
         ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
-        ffi::sqlite3_db_config(db, ffi::SQLITE_DBCONFIG_DEFENSIVE, 1, std::ptr::null_mut::<c_int>())
-            == ffi::SQLITE_OK
+        ffi::sqlite3_db_config(
+            db,
+            ffi::SQLITE_DBCONFIG_DEFENSIVE,
+            1,
+            std::ptr::null_mut::<c_int>(),
+        ) == ffi::SQLITE_OK
             && ffi::sqlite3_db_config(
                 db,
                 ffi::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
@@ -70,11 +74,8 @@ pub async fn sandbox(conn: &mut SqliteConnection, role: Role) -> Result<(), sqlx
                 0,
                 std::ptr::null_mut::<c_int>(),
             ) == ffi::SQLITE_OK
-            && ffi::sqlite3_set_authorizer(
-                db,
-                Some(authorize),
-                role as *const Role as *mut c_void,
-            ) == ffi::SQLITE_OK
+            && ffi::sqlite3_set_authorizer(db, Some(authorize), role as *const Role as *mut c_void)
+                == ffi::SQLITE_OK
     };
     if ok {
         Ok(())
@@ -85,7 +86,9 @@ pub async fn sandbox(conn: &mut SqliteConnection, role: Role) -> Result<(), sqlx
     }
 }
 
-/// Pragmas a service may read (never set): schema introspection only.
+/// Pragmas a service may use: introspection of its own schema, and its own
+/// file's `user_version`. Everything that changes how the connection or the
+/// file behaves is refused.
 const READABLE_PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
@@ -122,11 +125,12 @@ unsafe extern "C" fn authorize(
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => false,
         ffi::SQLITE_PRAGMA => {
             role == Role::Migrator
-                || (arg2.is_null()
-                    && text(arg1)
-                        .is_some_and(|p| READABLE_PRAGMAS.contains(&p.to_ascii_lowercase().as_str())))
+                || text(arg1)
+                    .is_some_and(|p| READABLE_PRAGMAS.contains(&p.to_ascii_lowercase().as_str()))
         }
-        ffi::SQLITE_FUNCTION => !text(arg2).is_some_and(|f| f.eq_ignore_ascii_case("load_extension")),
+        ffi::SQLITE_FUNCTION => {
+            !text(arg2).is_some_and(|f| f.eq_ignore_ascii_case("load_extension"))
+        }
         ffi::SQLITE_READ
         | ffi::SQLITE_INSERT
         | ffi::SQLITE_UPDATE
@@ -140,7 +144,11 @@ unsafe extern "C" fn authorize(
         }
         _ => true,
     };
-    if allowed { ffi::SQLITE_OK } else { ffi::SQLITE_DENY }
+    if allowed {
+        ffi::SQLITE_OK
+    } else {
+        ffi::SQLITE_DENY
+    }
 }
 
 fn is_internal(table: &str) -> bool {

@@ -28,7 +28,11 @@ pub fn sqlite_rows(rows: &[SqliteRow]) -> Result<Rows, Error> {
             rows: Vec::new(),
         });
     };
-    let columns: Vec<String> = first.columns().iter().map(|c| c.name().to_string()).collect();
+    let columns: Vec<String> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let boolean: Vec<bool> = first
         .columns()
         .iter()
@@ -53,7 +57,9 @@ fn sqlite_value(row: &SqliteRow, i: usize, boolean: bool) -> Result<Value, Error
     }
     let class = raw.type_info().name().to_string();
     Ok(match class.as_str() {
-        "INTEGER" if boolean => Value::Boolean(row.try_get_unchecked::<i64, _>(i).map_err(decode)? != 0),
+        "INTEGER" if boolean => {
+            Value::Boolean(row.try_get_unchecked::<i64, _>(i).map_err(decode)? != 0)
+        }
         "INTEGER" => Value::Integer(row.try_get_unchecked(i).map_err(decode)?),
         "REAL" => Value::Real(row.try_get_unchecked(i).map_err(decode)?),
         "TEXT" => Value::Text(row.try_get_unchecked(i).map_err(decode)?),

@@ -23,7 +23,10 @@ use crate::runtime::{CallError, Invocation, ServiceState};
 /// How long a client is asked to wait when instances are exhausted.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-pub async fn dispatch(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let snapshot = state.registry.snapshot();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -45,10 +48,12 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Result
 
     let body = read_body(body, state.registry.limits().max_body_bytes).await?;
     if let Some(schema) = &target.route.request_schema {
-        schema.check(&body).map_err(|invalid| ApiError::Validation {
-            field: invalid.field,
-            message: invalid.message,
-        })?;
+        schema
+            .check(&body)
+            .map_err(|invalid| ApiError::Validation {
+                field: invalid.field,
+                message: invalid.message,
+            })?;
     }
 
     let started = Instant::now();
@@ -62,19 +67,21 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Result
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, usize::MAX).await.map_err(|error| {
-        let mut source = error.source();
-        let mut too_large = false;
-        while let Some(cause) = source {
-            too_large |= cause.is::<http_body_util::LengthLimitError>();
-            source = cause.source();
-        }
-        if too_large {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::BadRequest(error.to_string())
-        }
-    })
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| {
+            let mut source = error.source();
+            let mut too_large = false;
+            while let Some(cause) = source {
+                too_large |= cause.is::<http_body_util::LengthLimitError>();
+                source = cause.source();
+            }
+            if too_large {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::BadRequest(error.to_string())
+            }
+        })
 }
 
 async fn call(
@@ -98,7 +105,12 @@ async fn call(
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: body.to_vec(),
         request_id: parts
@@ -116,9 +128,13 @@ async fn call(
         SettingsCtx::new(deployment.settings.clone()),
         limits.memory_bytes,
     );
-    let outcome = Invocation::new(state.registry.runtime(), store_state, limits.request_timeout)
-        .handle(&deployment.pre, &request)
-        .await;
+    let outcome = Invocation::new(
+        state.registry.runtime(),
+        store_state,
+        limits.request_timeout,
+    )
+    .handle(&deployment.pre, &request)
+    .await;
     match outcome {
         Ok(Ok(response)) => build_response(response, parts.method == Method::HEAD),
         Ok(Err(problem)) => Err(problem_error(problem)),
@@ -138,7 +154,10 @@ async fn call(
 
 fn problem_error(problem: Problem) -> ApiError {
     if !(400..=599).contains(&problem.status) {
-        tracing::error!(status = problem.status, "service returned a problem with a non-error status");
+        tracing::error!(
+            status = problem.status,
+            "service returned a problem with a non-error status"
+        );
     }
     ApiError::Service(problem)
 }
@@ -153,7 +172,10 @@ const HOST_HEADERS: &[HeaderName] = &[
 
 fn build_response(response: bindings::Response, head: bool) -> Result<Response, ApiError> {
     let status = StatusCode::from_u16(response.status).map_err(|_| {
-        tracing::error!(status = response.status, "service answered an invalid status");
+        tracing::error!(
+            status = response.status,
+            "service answered an invalid status"
+        );
         ApiError::ServiceFailed
     })?;
     let mut builder = http::Response::builder().status(status);
@@ -171,7 +193,11 @@ fn build_response(response: bindings::Response, head: bool) -> Result<Response, 
             }
         }
     }
-    let body = if head { Body::empty() } else { Body::from(response.body) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(response.body)
+    };
     builder.body(body).map_err(|_| ApiError::ServiceFailed)
 }
 
@@ -195,5 +221,6 @@ fn record_metrics(target: &Target, status: StatusCode, elapsed: Duration) {
         ("status", status.as_u16().to_string()),
     ];
     metrics::counter!("berth_requests_total", &labels).increment(1);
-    metrics::histogram!("berth_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    metrics::histogram!("berth_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
 }

@@ -19,7 +19,10 @@ pub enum ApiError {
     #[error("no route matches {0}")]
     NotFound(String),
     #[error("{method} is not allowed here")]
-    MethodNotAllowed { method: Method, allowed: Vec<Method> },
+    MethodNotAllowed {
+        method: Method,
+        allowed: Vec<Method>,
+    },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{message}")]
@@ -61,7 +64,9 @@ impl ApiError {
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::ServiceFailed | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Overloaded { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded { .. } | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -89,29 +94,42 @@ impl IntoResponse for ApiError {
         let mut response = status.into_response();
         match &self {
             ApiError::MethodNotAllowed { allowed, .. } => {
-                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(header::ALLOW, value);
                 }
             }
             ApiError::Overloaded { retry_after } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs().max(1)),
+                );
             }
             _ => {}
         }
         let (code, field) = match &self {
-            ApiError::Service(p) if status.as_u16() == p.status => (p.code.clone(), p.field.clone()),
+            ApiError::Service(p) if status.as_u16() == p.status => {
+                (p.code.clone(), p.field.clone())
+            }
             ApiError::Service(_) => ("service_failed".to_string(), None),
             ApiError::Validation { field, .. } => (self.code().to_string(), Some(field.clone())),
             _ => (self.code().to_string(), None),
         };
         let message = match &self {
-            ApiError::Service(p) if status.as_u16() != p.status => ApiError::ServiceFailed.to_string(),
+            ApiError::Service(p) if status.as_u16() != p.status => {
+                ApiError::ServiceFailed.to_string()
+            }
             _ => self.to_string(),
         };
-        response.extensions_mut().insert(ErrorBody { code, message, field });
+        response.extensions_mut().insert(ErrorBody {
+            code,
+            message,
+            field,
+        });
         response
     }
 }
@@ -147,7 +165,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     }
     let body = serde_json::json!({ "error": inner }).to_string();
     let (mut parts, _) = response.into_parts();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }

@@ -16,7 +16,9 @@ pub async fn live() -> impl IntoResponse {
 /// The host database answers; the instance can take traffic.
 pub async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if !state.host_db.ping().await {
-        return Err(ApiError::Unavailable("the database is not reachable".into()));
+        return Err(ApiError::Unavailable(
+            "the database is not reachable".into(),
+        ));
     }
     let services = state.registry.snapshot().services.len();
     Ok(Json(json!({ "status": "ready", "services": services })))

@@ -31,7 +31,10 @@ pub async fn render() -> impl IntoResponse {
     let handle = handle();
     handle.run_upkeep();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         handle.render(),
     )
 }

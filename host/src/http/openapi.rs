@@ -49,14 +49,18 @@ pub fn build(snapshot: &Snapshot) -> Value {
                     .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
                     .collect();
             }
-            if let Some(schema) = schema_ref(route.request_schema_text.as_deref(), service, &mut schemas) {
+            if let Some(schema) =
+                schema_ref(route.request_schema_text.as_deref(), service, &mut schemas)
+            {
                 operation["requestBody"] = json!({
                     "required": true,
                     "content": {"application/json": {"schema": schema}},
                 });
             }
             let mut success = json!({ "description": "Success" });
-            if let Some(schema) = schema_ref(route.response_schema_text.as_deref(), service, &mut schemas) {
+            if let Some(schema) =
+                schema_ref(route.response_schema_text.as_deref(), service, &mut schemas)
+            {
                 success["content"] = json!({"application/json": {"schema": schema}});
             }
             operation["responses"][route.success_status.to_string()] = success;
@@ -81,7 +85,10 @@ fn operation_id(service: &str, method: &str, template: &str) -> String {
     let mut id = format!("{service}_{}", method.to_ascii_lowercase());
     for part in template.split('/').filter(|p| !p.is_empty()) {
         id.push('_');
-        id.extend(part.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
+        id.extend(
+            part.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_'),
+        );
     }
     id
 }
@@ -96,7 +103,11 @@ fn path_params(template: &str) -> Vec<String> {
 
 /// Moves a schema's `$defs` into the components (named `<service>_<Name>`,
 /// with their references rewritten) and returns a reference to the schema.
-fn schema_ref(text: Option<&str>, service: &str, schemas: &mut Map<String, Value>) -> Option<Value> {
+fn schema_ref(
+    text: Option<&str>,
+    service: &str,
+    schemas: &mut Map<String, Value>,
+) -> Option<Value> {
     let mut schema: Value = serde_json::from_str(text?).ok()?;
     let object = schema.as_object_mut()?;
     object.remove("$schema");
@@ -167,7 +178,10 @@ mod tests {
             "properties":{"items":{"type":"array","items":{"$ref":"#/$defs/Item"}}},
             "$defs":{"Item":{"type":"object"}}}"##;
         let reference = schema_ref(Some(text), "items", &mut schemas).unwrap();
-        assert_eq!(reference, json!({"$ref": "#/components/schemas/items_ItemPage"}));
+        assert_eq!(
+            reference,
+            json!({"$ref": "#/components/schemas/items_ItemPage"})
+        );
         assert_eq!(
             schemas["items_ItemPage"]["properties"]["items"]["items"]["$ref"],
             "#/components/schemas/items_Item"

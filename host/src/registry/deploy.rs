@@ -60,7 +60,11 @@ pub fn digest(bytes: &[u8]) -> String {
 
 impl Registry {
     /// Puts a version live, or explains why not.
-    pub async fn deploy(&self, bytes: Arc<[u8]>, source: Source) -> Result<DeployReport, DeployError> {
+    pub async fn deploy(
+        &self,
+        bytes: Arc<[u8]>,
+        source: Source,
+    ) -> Result<DeployReport, DeployError> {
         let digest = digest(&bytes);
         let result = self.try_deploy(bytes, &digest, source.clone()).await;
         match &result {
@@ -70,7 +74,8 @@ impl Registry {
             ),
             Err(error) => {
                 tracing::error!(%source, digest = %&digest[..12], %error, "deploy refused");
-                self.record_failure(&source, &digest, &error.to_string()).await;
+                self.record_failure(&source, &digest, &error.to_string())
+                    .await;
             }
         }
         result
@@ -92,8 +97,15 @@ impl Registry {
             .prepare(&component)
             .map_err(DeployError::NotAService)?;
         let manifest = self.describe(&pre).await?;
-        let config = self.services.get(&manifest.name).cloned().unwrap_or_default();
-        let prefix = config.prefix.clone().unwrap_or_else(|| format!("/{}", manifest.name));
+        let config = self
+            .services
+            .get(&manifest.name)
+            .cloned()
+            .unwrap_or_default();
+        let prefix = config
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("/{}", manifest.name));
         crate::routing::validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
         let routes = manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
@@ -110,16 +122,15 @@ impl Registry {
 
         let _guard = self.deploying.lock().await;
         let current = self.current.load_full();
-        if let Some(live) = current.services.get(&manifest.name) {
-            if let (Source::File(live_file), Source::File(new_file)) = (&live.source, &source) {
-                if live_file != new_file {
-                    return Err(DeployError::Conflict(format!(
-                        "service `{}` is already deployed from {}",
-                        manifest.name,
-                        live_file.display()
-                    )));
-                }
-            }
+        if let Some(live) = current.services.get(&manifest.name)
+            && let (Source::File(live_file), Source::File(new_file)) = (&live.source, &source)
+            && live_file != new_file
+        {
+            return Err(DeployError::Conflict(format!(
+                "service `{}` is already deployed from {}",
+                manifest.name,
+                live_file.display()
+            )));
         }
         let deployment = Arc::new(Deployment {
             tenant: DEFAULT_TENANT.into(),
@@ -131,7 +142,10 @@ impl Registry {
             namespace: namespace.clone(),
             settings: Arc::new(settings),
             prefix,
-            routes: routes.into_iter().map(Arc::new).collect::<Vec<Arc<RouteSpec>>>(),
+            routes: routes
+                .into_iter()
+                .map(Arc::new)
+                .collect::<Vec<Arc<RouteSpec>>>(),
             loaded_at: SystemTime::now(),
             manifest,
         });
@@ -155,7 +169,10 @@ impl Registry {
         })
     }
 
-    async fn describe(&self, pre: &crate::bindings::ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
+    async fn describe(
+        &self,
+        pre: &crate::bindings::ServicePre<ServiceState>,
+    ) -> Result<Manifest, DeployError> {
         let state = ServiceState::new(
             "(describe)",
             DatabaseCtx::default(),
@@ -209,7 +226,10 @@ impl Registry {
 }
 
 /// The declared defaults overlaid with what the operator configured.
-fn deployment_settings(manifest: &Manifest, configured: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn deployment_settings(
+    manifest: &Manifest,
+    configured: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut settings: BTreeMap<String, String> = manifest
         .settings
         .iter()

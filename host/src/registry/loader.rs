@@ -39,7 +39,10 @@ impl Registry {
                     continue;
                 }
             };
-            match self.deploy(Arc::from(bytes), Source::File(path.clone())).await {
+            match self
+                .deploy(Arc::from(bytes), Source::File(path.clone()))
+                .await
+            {
                 Ok(report) => summary.deployed.push(report.name),
                 Err(_) => summary.refused.push(path),
             }

@@ -56,14 +56,20 @@ pub fn http_method(method: &Method) -> Result<http::Method, String> {
 }
 
 /// Checks the manifest and turns its routes into mounted route specs.
-pub fn check(manifest: &Manifest, prefix: &str, granted: &[Capability]) -> Result<Vec<RouteSpec>, String> {
+pub fn check(
+    manifest: &Manifest,
+    prefix: &str,
+    granted: &[Capability],
+) -> Result<Vec<RouteSpec>, String> {
     validate_name(&manifest.name)?;
     if manifest.version.trim().is_empty() {
         return Err("the manifest has an empty version".into());
     }
     for capability in &manifest.capabilities {
         if !granted.contains(capability) {
-            return Err(format!("the service needs the {capability:?} capability, which is not granted"));
+            return Err(format!(
+                "the service needs the {capability:?} capability, which is not granted"
+            ));
         }
     }
     let mut last = 0;
@@ -77,7 +83,9 @@ pub fn check(manifest: &Manifest, prefix: &str, granted: &[Capability]) -> Resul
         last = migration.version;
     }
     if !manifest.migrations.is_empty() && !manifest.capabilities.contains(&Capability::Database) {
-        return Err("the service has migrations but does not ask for the database capability".into());
+        return Err(
+            "the service has migrations but does not ask for the database capability".into(),
+        );
     }
     let mut keys = BTreeMap::new();
     for setting in &manifest.settings {
@@ -93,7 +101,10 @@ pub fn check(manifest: &Manifest, prefix: &str, granted: &[Capability]) -> Resul
             routing::validate_template(&route.path)
                 .map_err(|e| format!("route {method} {}: {e}", route.path))?;
             if !(100..=599).contains(&route.success_status) {
-                return Err(format!("route {method} {}: status {} is not an HTTP status", route.path, route.success_status));
+                return Err(format!(
+                    "route {method} {}: status {} is not an HTTP status",
+                    route.path, route.success_status
+                ));
             }
             let request_schema = route
                 .request_schema
@@ -103,8 +114,12 @@ pub fn check(manifest: &Manifest, prefix: &str, granted: &[Capability]) -> Resul
                 .map_err(|e| format!("route {method} {}: request schema: {e}", route.path))?
                 .map(Arc::new);
             if let Some(text) = &route.response_schema {
-                serde_json::from_str::<serde_json::Value>(text)
-                    .map_err(|e| format!("route {method} {}: response schema is not JSON: {e}", route.path))?;
+                serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
+                    format!(
+                        "route {method} {}: response schema is not JSON: {e}",
+                        route.path
+                    )
+                })?;
             }
             Ok(RouteSpec {
                 path: routing::mount(prefix, &route.path),
@@ -129,7 +144,16 @@ mod tests {
         for good in ["items", "hello", "a", "user-profiles2"] {
             assert!(validate_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "Items", "1items", "-x", "a_b", "../etc", "a/b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Items",
+            "1items",
+            "-x",
+            "a_b",
+            "../etc",
+            "a/b",
+            &"x".repeat(64),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

@@ -19,8 +19,8 @@ pub struct Invalid {
 
 impl RequestSchema {
     pub fn compile(schema_text: &str) -> Result<RequestSchema, String> {
-        let schema: Value =
-            serde_json::from_str(schema_text).map_err(|e| format!("the schema is not JSON: {e}"))?;
+        let schema: Value = serde_json::from_str(schema_text)
+            .map_err(|e| format!("the schema is not JSON: {e}"))?;
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))?;
         Ok(RequestSchema { validator })
@@ -63,7 +63,11 @@ fn field_of(error: &jsonschema::ValidationError<'_>) -> String {
             }
         }
         ValidationErrorKind::Required { property } => {
-            path.push(property.as_str().map_or_else(|| property.to_string(), str::to_string));
+            path.push(
+                property
+                    .as_str()
+                    .map_or_else(|| property.to_string(), str::to_string),
+            );
         }
         _ => {}
     }
@@ -78,7 +82,11 @@ fn field_of(error: &jsonschema::ValidationError<'_>) -> String {
             field.push_str(&segment);
         }
     }
-    if field.is_empty() { "body".into() } else { field }
+    if field.is_empty() {
+        "body".into()
+    } else {
+        field
+    }
 }
 
 #[cfg(test)]

@@ -134,7 +134,10 @@ fn spawn_ticker(engine: Engine, running: Arc<AtomicBool>) -> anyhow::Result<()> 
 fn check_header(bytes: &[u8]) -> anyhow::Result<()> {
     const MAGIC: &[u8] = b"\0asm";
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
-        anyhow::bail!("not a WebAssembly file ({} bytes without the \\0asm header)", bytes.len());
+        anyhow::bail!(
+            "not a WebAssembly file ({} bytes without the \\0asm header)",
+            bytes.len()
+        );
     }
     match bytes[4..8] {
         [1, 0, 0, 0] => anyhow::bail!(

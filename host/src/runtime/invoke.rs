@@ -61,7 +61,10 @@ impl Invocation {
         let timeout = self.timeout;
         let store = &mut self.store;
         let call = async {
-            let service = pre.instantiate_async(&mut *store).await.map_err(instantiate_error)?;
+            let service = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiate_error)?;
             service
                 .berth_service_handler()
                 .call_handle(&mut *store, request)
@@ -78,7 +81,10 @@ impl Invocation {
         let timeout = self.timeout;
         let store = &mut self.store;
         let call = async {
-            let service = pre.instantiate_async(&mut *store).await.map_err(instantiate_error)?;
+            let service = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiate_error)?;
             service
                 .berth_service_handler()
                 .call_describe(&mut *store)
@@ -91,11 +97,10 @@ impl Invocation {
     }
 
     fn finish<T>(&self, result: &Result<T, CallError>) {
-        let wasi = &self.store.data().wasi;
-        if result.is_err() {
-            wasi.flush_output_to_log();
-        } else if tracing::enabled!(tracing::Level::DEBUG) {
-            wasi.flush_output_to_log();
+        // Output is worth reading when the call failed; otherwise only when
+        // debugging.
+        if result.is_err() || tracing::enabled!(tracing::Level::DEBUG) {
+            self.store.data().wasi.flush_output_to_log();
         }
     }
 }

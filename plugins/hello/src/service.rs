@@ -6,7 +6,11 @@ use serde::Serialize;
 
 /// The service version; the `v2` build answers differently so that swaps
 /// between the two are observable.
-pub const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
+pub const VERSION: &str = if cfg!(feature = "v2") {
+    "2.0.0"
+} else {
+    "1.0.0"
+};
 
 /// The greeting used when the deployment sets none.
 pub const DEFAULT_GREETING: &str = "Hello";
@@ -58,12 +62,20 @@ mod tests {
 
     #[test]
     fn falls_back_to_the_default_greeting() {
-        assert!(greet(None, "ada").unwrap().message.starts_with("Hello, ada!"));
+        assert!(
+            greet(None, "ada")
+                .unwrap()
+                .message
+                .starts_with("Hello, ada!")
+        );
     }
 
     #[test]
     fn refuses_an_empty_or_overlong_name() {
-        assert_eq!(greet(None, "  ").unwrap_err().field.as_deref(), Some("name"));
+        assert_eq!(
+            greet(None, "  ").unwrap_err().field.as_deref(),
+            Some("name")
+        );
         let long = "x".repeat(101);
         assert_eq!(greet(None, &long).unwrap_err().status, 422);
     }

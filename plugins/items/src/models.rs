@@ -72,8 +72,12 @@ pub fn insert(db: &impl Executor, input: &ItemInput, now: &str) -> Result<Item, 
         "INSERT INTO items (name, description, price, quantity, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     );
-    db.query_one(&sql, &[name, description, price, quantity, now.into()], item)?
-        .ok_or_else(|| Error::Other("INSERT … RETURNING returned no row".into()))
+    db.query_one(
+        &sql,
+        &[name, description, price, quantity, now.into()],
+        item,
+    )?
+    .ok_or_else(|| Error::Other("INSERT … RETURNING returned no row".into()))
 }
 
 pub fn find(db: &impl Executor, id: i64) -> Result<Option<Item>, Error> {
@@ -86,19 +90,31 @@ pub fn list(db: &impl Executor, limit: u32, offset: u64) -> Result<(Vec<Item>, i
     let sql = format!("SELECT {COLUMNS} FROM items ORDER BY id LIMIT $1 OFFSET $2");
     let rows = db.query(&sql, &[limit.into(), offset.into()])?;
     let items = rows.iter().map(item).collect::<Result<Vec<_>, _>>()?;
-    let total = db.query_one("SELECT COUNT(*) AS total FROM items", &[], |r| r.get("total"))?
+    let total = db
+        .query_one("SELECT COUNT(*) AS total FROM items", &[], |r| {
+            r.get("total")
+        })?
         .unwrap_or(0);
     Ok((items, total))
 }
 
 /// Writes every field of an existing item; `None` when it does not exist.
-pub fn update(db: &impl Executor, id: i64, input: &ItemInput, now: &str) -> Result<Option<Item>, Error> {
+pub fn update(
+    db: &impl Executor,
+    id: i64,
+    input: &ItemInput,
+    now: &str,
+) -> Result<Option<Item>, Error> {
     let [name, description, price, quantity] = fields(input);
     let sql = format!(
         "UPDATE items SET name = $1, description = $2, price = $3, quantity = $4, updated_at = $5
          WHERE id = $6 RETURNING {COLUMNS}"
     );
-    db.query_one(&sql, &[name, description, price, quantity, now.into(), id.into()], item)
+    db.query_one(
+        &sql,
+        &[name, description, price, quantity, now.into(), id.into()],
+        item,
+    )
 }
 
 /// Deletes an item; whether it existed.

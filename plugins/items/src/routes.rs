@@ -21,7 +21,13 @@ pub fn router() -> Router {
         .route(Method::Put, "/{id}", "Replace an item", 200, replace)
         .accepts::<ItemInput>()
         .returns::<Item>()
-        .route(Method::Patch, "/{id}", "Change some fields of an item", 200, patch)
+        .route(
+            Method::Patch,
+            "/{id}",
+            "Change some fields of an item",
+            200,
+            patch,
+        )
         .accepts::<ItemPatch>()
         .returns::<Item>()
         .route(Method::Delete, "/{id}", "Delete an item", 204, delete)
@@ -46,7 +52,15 @@ fn list(request: &Request) -> Result<Response, Problem> {
     let (limit, offset) =
         service::pagination(request.query_param("limit"), request.query_param("offset"))?;
     let (items, total) = models::list(&Db, limit, offset)?;
-    Ok(Response::json(200, &ItemPage { items, total, limit, offset }))
+    Ok(Response::json(
+        200,
+        &ItemPage {
+            items,
+            total,
+            limit,
+            offset,
+        },
+    ))
 }
 
 fn read(request: &Request) -> Result<Response, Problem> {

@@ -53,7 +53,10 @@ fn validate_description(description: &str) -> Result<(), Problem> {
 
 fn validate_price(price: f64) -> Result<(), Problem> {
     if !price.is_finite() || price < 0.0 {
-        return Err(Problem::validation("price", "price must be a number, zero or more"));
+        return Err(Problem::validation(
+            "price",
+            "price must be a number, zero or more",
+        ));
     }
     Ok(())
 }
@@ -68,7 +71,10 @@ pub fn pagination(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64
             .ok()
             .filter(|l| (1..=MAX_LIMIT).contains(l))
             .ok_or_else(|| {
-                Problem::validation("limit", &format!("limit must be an integer from 1 to {MAX_LIMIT}"))
+                Problem::validation(
+                    "limit",
+                    &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                )
             })?,
     };
     let offset = match offset {
@@ -102,17 +108,34 @@ mod tests {
 
     #[test]
     fn a_valid_item_passes_with_its_name_trimmed() {
-        let item = validate(ItemInput { name: "  Widget ".into(), ..input() }).unwrap();
+        let item = validate(ItemInput {
+            name: "  Widget ".into(),
+            ..input()
+        })
+        .unwrap();
         assert_eq!(item.name, "Widget");
     }
 
     #[test]
     fn an_empty_or_overlong_name_is_refused_naming_the_field() {
         for name in ["", "   ", &"x".repeat(101)] {
-            let problem = validate(ItemInput { name: name.into(), ..input() }).unwrap_err();
-            assert_eq!((problem.status, problem.field.as_deref()), (422, Some("name")));
+            let problem = validate(ItemInput {
+                name: name.into(),
+                ..input()
+            })
+            .unwrap_err();
+            assert_eq!(
+                (problem.status, problem.field.as_deref()),
+                (422, Some("name"))
+            );
         }
-        assert!(validate(ItemInput { name: "é".repeat(100), ..input() }).is_ok());
+        assert!(
+            validate(ItemInput {
+                name: "é".repeat(100),
+                ..input()
+            })
+            .is_ok()
+        );
     }
 
     #[test]
@@ -121,20 +144,38 @@ mod tests {
             let problem = validate(ItemInput { price, ..input() }).unwrap_err();
             assert_eq!(problem.field.as_deref(), Some("price"));
         }
-        assert!(validate(ItemInput { price: 0.0, ..input() }).is_ok());
+        assert!(
+            validate(ItemInput {
+                price: 0.0,
+                ..input()
+            })
+            .is_ok()
+        );
     }
 
     #[test]
     fn an_overlong_description_is_refused() {
-        let problem = validate(ItemInput { description: Some("d".repeat(1001)), ..input() });
+        let problem = validate(ItemInput {
+            description: Some("d".repeat(1001)),
+            ..input()
+        });
         assert_eq!(problem.unwrap_err().field.as_deref(), Some("description"));
     }
 
     #[test]
     fn a_patch_changes_only_the_given_fields() {
-        let patch = ItemPatch { price: Some(1.25), ..ItemPatch::default() };
+        let patch = ItemPatch {
+            price: Some(1.25),
+            ..ItemPatch::default()
+        };
         let patched = apply_patch(input(), patch).unwrap();
-        assert_eq!(patched, ItemInput { price: 1.25, ..input() });
+        assert_eq!(
+            patched,
+            ItemInput {
+                price: 1.25,
+                ..input()
+            }
+        );
     }
 
     #[test]
@@ -142,13 +183,22 @@ mod tests {
         let patch: ItemPatch = serde_json::from_str(r#"{"description": null}"#).unwrap();
         assert_eq!(apply_patch(input(), patch).unwrap().description, None);
         let untouched: ItemPatch = serde_json::from_str("{}").unwrap();
-        assert_eq!(apply_patch(input(), untouched).unwrap().description, Some("A thing".into()));
+        assert_eq!(
+            apply_patch(input(), untouched).unwrap().description,
+            Some("A thing".into())
+        );
     }
 
     #[test]
     fn a_patch_is_validated_after_merging() {
-        let patch = ItemPatch { name: Some(" ".into()), ..ItemPatch::default() };
-        assert_eq!(apply_patch(input(), patch).unwrap_err().field.as_deref(), Some("name"));
+        let patch = ItemPatch {
+            name: Some(" ".into()),
+            ..ItemPatch::default()
+        };
+        assert_eq!(
+            apply_patch(input(), patch).unwrap_err().field.as_deref(),
+            Some("name")
+        );
     }
 
     #[test]
@@ -156,9 +206,15 @@ mod tests {
         assert_eq!(pagination(None, None).unwrap(), (DEFAULT_LIMIT, 0));
         assert_eq!(pagination(Some("100"), Some("40")).unwrap(), (100, 40));
         for bad in ["0", "101", "-1", "ten"] {
-            assert_eq!(pagination(Some(bad), None).unwrap_err().field.as_deref(), Some("limit"));
+            assert_eq!(
+                pagination(Some(bad), None).unwrap_err().field.as_deref(),
+                Some("limit")
+            );
         }
-        assert_eq!(pagination(None, Some("-3")).unwrap_err().field.as_deref(), Some("offset"));
+        assert_eq!(
+            pagination(None, Some("-3")).unwrap_err().field.as_deref(),
+            Some("offset")
+        );
     }
 
     #[test]

@@ -1,0 +1,26 @@
+# berth with its example services (items, hello) on SQLite.
+#   docker build -t berth .
+#   docker run -p 8080:8080 -v berth-data:/var/lib/berth berth
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+RUN rustup target add wasm32-wasip2
+COPY . .
+RUN cargo build --release -p berth \
+ && cargo xtask plugins
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/berth --shell /usr/sbin/nologin berth \
+ && mkdir -p /var/lib/berth /srv/berth/plugins \
+ && chown berth:berth /var/lib/berth
+COPY --from=build /src/target/release/berth /usr/local/bin/berth
+COPY --from=build /src/target/plugins/items.wasm /src/target/plugins/hello.wasm /srv/berth/plugins/
+USER berth
+ENV BERTH_LISTEN=0.0.0.0:8080 \
+    BERTH_DATA_DIR=/var/lib/berth \
+    BERTH_PLUGINS_DIR=/srv/berth/plugins \
+    BERTH_LOG_FORMAT=json
+EXPOSE 8080
+VOLUME ["/var/lib/berth"]
+ENTRYPOINT ["berth"]
+CMD ["serve"]

@@ -1,0 +1,216 @@
+//! Spawning berth for a test: its own data dir, its own plugins dir holding
+//! the components the test asks for, port 0, a real HTTP client.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use berth::Application;
+use berth::settings::{Layer, LimitsLayer, RuntimeLayer};
+use reqwest::{Client, Response};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The directory `cargo xtask plugins` builds components into.
+pub fn built_plugins() -> PathBuf {
+    let dir = std::env::var_os("BERTH_TEST_PLUGINS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("items.wasm").is_file(),
+        "no built plugins in {}: run the tests with `cargo xtask test` (or build them with `cargo xtask plugins`)",
+        dir.display()
+    );
+    dir
+}
+
+/// The bytes of a built component: `items`, `hello`, or a test one such as
+/// `test/hostile`.
+pub fn component(name: &str) -> Vec<u8> {
+    let path = built_plugins().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = berth::telemetry::init(&filter, berth::settings::LogFormat::Text);
+        }
+    });
+}
+
+/// How to start a test instance.
+pub struct TestConfig {
+    /// Components to put in the plugins dir, by `component` name.
+    pub plugins: Vec<&'static str>,
+    /// Extra files to put in the plugins dir: (file name, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// A berth.toml layered under the test's own settings.
+    pub toml: String,
+    /// Reuse a data dir (to restart on the same data).
+    pub data_dir: Option<TempDir>,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        TestConfig {
+            plugins: vec!["items", "hello"],
+            files: Vec::new(),
+            toml: String::new(),
+            data_dir: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: std::net::SocketAddr,
+    pub client: Client,
+    pub app_loaded: berth::registry::LoadSummary,
+    data_dir: TempDir,
+    _plugins_dir: TempDir,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    /// berth with `items` and `hello`.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(TestConfig::default()).await
+    }
+
+    pub async fn spawn_with(config: TestConfig) -> TestApp {
+        init_tracing();
+        let data_dir = config.data_dir.unwrap_or_else(|| TempDir::new().unwrap());
+        let plugins_dir = TempDir::new().unwrap();
+        for name in &config.plugins {
+            let file = Path::new(name)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            std::fs::write(
+                plugins_dir.path().join(format!("{file}.wasm")),
+                component(name),
+            )
+            .unwrap();
+        }
+        for (file, bytes) in &config.files {
+            std::fs::write(plugins_dir.path().join(file), bytes).unwrap();
+        }
+        let file = Layer::from_toml(&config.toml).expect("the test's berth.toml parses");
+        let ours = Layer {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.path().to_path_buf()),
+            plugins_dir: Some(plugins_dir.path().to_path_buf()),
+            runtime: RuntimeLayer {
+                pooling: None,
+                max_instances: Some(64),
+            },
+            limits: LimitsLayer::default(),
+            ..Layer::default()
+        };
+        let settings = ours
+            .overlay(file)
+            .resolve()
+            .expect("test settings are valid");
+        let app = Application::build(settings).await.expect("berth starts");
+        let address = app.address();
+        let app_loaded = app.loaded().clone();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        let client = Client::builder().no_proxy().build().unwrap();
+        TestApp {
+            address,
+            client,
+            app_loaded,
+            data_dir,
+            _plugins_dir: plugins_dir,
+            shutdown,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET is answered")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST is answered")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Stops the server and hands back its data dir for a restart.
+    pub async fn stop(self) -> TempDir {
+        self.shutdown.cancel();
+        self.server
+            .await
+            .expect("the server task ends")
+            .expect("the server stops cleanly");
+        self.data_dir
+    }
+}
+
+/// The JSON body of a response, with its status.
+pub async fn json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+/// Asserts the standard error body and returns it.
+pub async fn error(response: Response, status: u16, code: &str) -> Value {
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("every response has a request id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (actual, body) = json(response).await;
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "unexpected code; body: {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
+    assert_eq!(
+        error["request_id"],
+        request_id.as_str(),
+        "request id differs: {body}"
+    );
+    body
+}

@@ -1,0 +1,286 @@
+//! The `items` service: every CRUD route, its validation and pagination.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error, json};
+
+async fn create(app: &TestApp, body: Value) -> Value {
+    let (status, item) = json(app.post_json("/items", &body).await).await;
+    assert_eq!(status, 201, "{item}");
+    item
+}
+
+#[tokio::test]
+async fn creating_an_item_answers_201_with_the_item_and_its_location() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/items",
+            &json!({"name": "Widget", "description": "A thing", "price": 9.5, "quantity": 3}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let (_, item) = json(response).await;
+    assert_eq!(location, format!("/items/{}", item["id"]));
+    assert_eq!(item["name"], "Widget");
+    assert_eq!(item["description"], "A thing");
+    assert_eq!(item["price"], 9.5);
+    assert_eq!(item["quantity"], 3);
+    assert!(item["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(item["created_at"], item["updated_at"]);
+
+    let (status, read) = json(app.get(&location).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(read, item);
+}
+
+#[tokio::test]
+async fn optional_fields_take_their_defaults() {
+    let app = TestApp::spawn().await;
+    let item = create(&app, json!({"name": "Bare", "price": 0})).await;
+    assert_eq!(item["description"], Value::Null);
+    assert_eq!(item["quantity"], 0);
+    assert_eq!(item["price"], 0.0);
+}
+
+#[tokio::test]
+async fn an_unknown_item_is_404() {
+    let app = TestApp::spawn().await;
+    let body = error(app.get("/items/12345").await, 404, "not_found").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("12345"));
+    error(app.get("/items/abc").await, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn listing_is_ordered_by_creation_and_paginated() {
+    let app = TestApp::spawn().await;
+    for i in 0..25 {
+        create(&app, json!({"name": format!("item {i}"), "price": i})).await;
+    }
+    let (status, page) = json(app.get("/items").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 25);
+    assert_eq!(page["limit"], 20);
+    assert_eq!(page["offset"], 0);
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 20);
+    assert_eq!(names[0], "item 0");
+    assert_eq!(names[19], "item 19");
+
+    let (_, page) = json(app.get("/items?limit=10&offset=20").await).await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["item 20", "item 21", "item 22", "item 23", "item 24"]
+    );
+
+    let (_, page) = json(app.get("/items?offset=100").await).await;
+    assert_eq!(page["items"], json!([]));
+    assert_eq!(page["total"], 25);
+}
+
+#[tokio::test]
+async fn pagination_out_of_bounds_is_422_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("offset=-1", "offset"),
+    ] {
+        let body = error(
+            app.get(&format!("/items?{query}")).await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn put_replaces_every_field() {
+    let app = TestApp::spawn().await;
+    let item = create(
+        &app,
+        json!({"name": "Old", "description": "old", "price": 1, "quantity": 5}),
+    )
+    .await;
+    let path = format!("/items/{}", item["id"]);
+    let (status, replaced) = json(
+        app.send(
+            Method::PUT,
+            &path,
+            Some(&json!({"name": "New", "price": 2.5})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["name"], "New");
+    assert_eq!(replaced["description"], Value::Null);
+    assert_eq!(replaced["quantity"], 0);
+    assert_eq!(replaced["price"], 2.5);
+    assert_eq!(replaced["created_at"], item["created_at"]);
+    let (_, read) = json(app.get(&path).await).await;
+    assert_eq!(read, replaced);
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_given_fields_and_null_clears_the_description() {
+    let app = TestApp::spawn().await;
+    let item = create(
+        &app,
+        json!({"name": "Widget", "description": "d", "price": 1, "quantity": 5}),
+    )
+    .await;
+    let path = format!("/items/{}", item["id"]);
+    let (status, patched) = json(
+        app.send(Method::PATCH, &path, Some(&json!({"quantity": 7})))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["quantity"], 7);
+    assert_eq!(patched["name"], "Widget");
+    assert_eq!(patched["description"], "d");
+
+    let (_, cleared) = json(
+        app.send(Method::PATCH, &path, Some(&json!({"description": null})))
+            .await,
+    )
+    .await;
+    assert_eq!(cleared["description"], Value::Null);
+    assert_eq!(cleared["quantity"], 7);
+}
+
+#[tokio::test]
+async fn delete_answers_204_then_the_item_is_gone() {
+    let app = TestApp::spawn().await;
+    let item = create(&app, json!({"name": "Doomed", "price": 1})).await;
+    let path = format!("/items/{}", item["id"]);
+    let response = app.send(Method::DELETE, &path, None).await;
+    assert_eq!(response.status(), 204);
+    assert!(response.bytes().await.unwrap().is_empty());
+    error(app.get(&path).await, 404, "not_found").await;
+    error(
+        app.send(Method::DELETE, &path, None).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn put_and_patch_of_a_missing_item_are_404() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "x", "price": 1});
+    error(
+        app.send(Method::PUT, "/items/999", Some(&body)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    error(
+        app.send(Method::PATCH, "/items/999", Some(&json!({"price": 2})))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_bodies_are_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({"name": "", "price": 1}), "name"),
+        (json!({"name": "x".repeat(101), "price": 1}), "name"),
+        (json!({"name": "ok", "price": -1}), "price"),
+        (json!({"name": "ok", "price": "free"}), "price"),
+        (
+            json!({"name": "ok", "price": 1, "quantity": -2}),
+            "quantity",
+        ),
+        (
+            json!({"name": "ok", "price": 1, "quantity": 1.5}),
+            "quantity",
+        ),
+        (json!({"name": "ok"}), "price"),
+        (json!({"name": "ok", "price": 1, "colour": "red"}), "colour"),
+    ];
+    for (body, field) in cases {
+        let response = app.post_json("/items", &body).await;
+        let error = error(response, 422, "validation_error").await;
+        assert_eq!(error["error"]["field"], field, "{body} → {error}");
+    }
+    let (_, page) = json(app.get("/items").await).await;
+    assert_eq!(page["total"], 0, "nothing invalid was stored");
+}
+
+#[tokio::test]
+async fn malformed_json_is_422_naming_the_body() {
+    let app = TestApp::spawn().await;
+    for raw in [
+        "{not json",
+        "",
+        "[1, 2]",
+        "{\"name\": \"x\", \"price\": 1} trailing",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/items"))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let body = error(response, 422, "validation_error").await;
+        assert_eq!(body["error"]["field"], "body", "{raw:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn updates_are_validated_like_creates() {
+    let app = TestApp::spawn().await;
+    let item = create(&app, json!({"name": "Widget", "price": 1})).await;
+    let path = format!("/items/{}", item["id"]);
+    let body = error(
+        app.send(Method::PUT, &path, Some(&json!({"name": " ", "price": 1})))
+            .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "name");
+    let body = error(
+        app.send(Method::PATCH, &path, Some(&json!({"price": -5})))
+            .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "price");
+    let body = error(
+        app.send(Method::PATCH, &path, Some(&json!({"id": 7})))
+            .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "id");
+    let (_, unchanged) = json(app.get(&path).await).await;
+    assert_eq!(unchanged, item);
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of berth through real HTTP, real components and a real
+//! database, each test with its own data dir on 127.0.0.1:0.
+
+mod helpers;
+
+mod errors;
+mod isolation;
+mod items;
+mod loading;
+mod observability;
+mod restart;
