@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{HostDb, Namespaces};
 use crate::http::{self, AppState};
-use crate::registry::{LoadSummary, Registry};
+use crate::registry::{self, ArtifactStore, LoadSummary, Registry, RegistryParts};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::settings::Settings;
+use crate::settings::{Secret, Settings};
 
 pub struct Application {
     listener: TcpListener,
@@ -21,6 +21,7 @@ pub struct Application {
     registry: Arc<Registry>,
     host_db: HostDb,
     namespaces: Arc<Namespaces>,
+    admin_token: Option<Secret>,
     shutdown: CancellationToken,
     loaded: LoadSummary,
 }
@@ -36,21 +37,25 @@ impl Application {
             pooling: settings.pooling,
             max_instances: settings.max_instances,
             memory_bytes: settings.limits.memory_bytes,
+            cache_dir: Some(settings.data_dir.join("cache")),
         })?);
         let namespaces = Arc::new(Namespaces::sqlite(settings.data_dir.join("services")));
-        let registry = Arc::new(Registry::new(
+        let artifacts = ArtifactStore::open(settings.data_dir.join("artifacts"), host_db.clone())?;
+        let registry = Arc::new(Registry::new(RegistryParts {
             runtime,
-            host_db.clone(),
-            namespaces.clone(),
-            settings.limits.clone(),
-            settings.services.clone(),
-        ));
+            host_db: host_db.clone(),
+            artifacts,
+            namespaces: namespaces.clone(),
+            limits: settings.limits.clone(),
+            services: settings.services.clone(),
+        }));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
         let loaded = registry
-            .load_dir(&settings.plugins_dir)
+            .load(&settings.plugins_dir)
             .await
             .with_context(|| {
                 format!(
@@ -58,14 +63,23 @@ impl Application {
                     settings.plugins_dir.display()
                 )
             })?;
-        tracing::info!(%address, deployed = ?loaded.deployed, refused = loaded.refused.len(), "berth is listening");
+        registry::watch(
+            registry.clone(),
+            &settings.plugins_dir,
+            shutdown.child_token(),
+        )?;
+        tracing::info!(
+            %address, restored = ?loaded.restored, deployed = ?loaded.deployed,
+            refused = loaded.refused.len(), admin_api = settings.admin_token.is_some(), "berth is listening"
+        );
         Ok(Application {
             listener,
             address,
             registry,
             host_db,
             namespaces,
-            shutdown: CancellationToken::new(),
+            admin_token: settings.admin_token.clone(),
+            shutdown,
             loaded,
         })
     }
@@ -91,10 +105,13 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then closes the
     /// databases.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let router = http::router(AppState {
-            registry: self.registry.clone(),
-            host_db: self.host_db.clone(),
-        });
+        let router = http::router(
+            AppState {
+                registry: self.registry.clone(),
+                host_db: self.host_db.clone(),
+            },
+            self.admin_token.as_ref(),
+        );
         axum::serve(self.listener, router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
             .await

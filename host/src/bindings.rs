@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use berth::service::types::{
+pub use self::berth::service::types::{
     Capability, Dialect, Manifest, Method, Migration, Problem, Request, Response, Route,
 };
-pub use exports::berth::service::handler::Guest as Handler;
+pub use self::exports::berth::service::handler::Guest as Handler;

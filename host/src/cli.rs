@@ -22,6 +22,46 @@ pub struct Cli {
 pub enum Command {
     /// Run the host: serve every service in the plugins directory.
     Serve(ServeArgs),
+    /// Deploy a component through the admin API; returns once it serves.
+    Deploy(DeployArgs),
+    /// List the deployed services, with their versions and last errors.
+    Services(AdminArgs),
+    /// Put a service's previous version back.
+    Rollback(NameArgs),
+    /// Take a service out.
+    Undeploy(NameArgs),
+    /// Show a service's recent deployments.
+    History(NameArgs),
+}
+
+/// Where the admin API is and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Base URL of a running berth.
+    #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin token the server was started with.
+    #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The component (.wasm) to deploy.
+    pub file: PathBuf,
+    /// Deploy under this name [default: the file name without .wasm].
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The service.
+    pub name: String,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Default, Args)]
@@ -61,6 +101,9 @@ pub struct ServeArgs {
     /// Deadline of a request inside a service, in milliseconds [default: 10000].
     #[arg(long, env = "BERTH_REQUEST_TIMEOUT_MS", value_name = "MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Largest component the admin API accepts, in bytes [default: 67108864].
+    #[arg(long, env = "BERTH_MAX_COMPONENT_BYTES", value_name = "BYTES")]
+    pub max_component_bytes: Option<usize>,
     /// Largest linear memory of a service instance, in MiB [default: 64].
     #[arg(long, env = "BERTH_MEMORY_LIMIT_MB", value_name = "MIB")]
     pub memory_limit_mb: Option<usize>,
@@ -98,6 +141,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
                 request_timeout_ms: self.request_timeout_ms,
                 memory_mb: self.memory_limit_mb,
+                max_component_bytes: self.max_component_bytes,
             },
             runtime: RuntimeLayer {
                 pooling: self.pooling,
@@ -129,7 +173,9 @@ mod tests {
             "--listen",
             "127.0.0.1:9001",
         ]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as serve");
+        };
         let settings = args.settings().unwrap();
         assert_eq!(settings.listen.port(), 9001);
         assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);

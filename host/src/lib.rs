@@ -11,6 +11,7 @@ pub mod app;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
+pub mod client;
 pub mod db;
 pub mod http;
 pub mod registry;

@@ -74,6 +74,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest linear memory an instance may grow to, in bytes.
     pub memory_bytes: usize,
+    /// Largest component the admin API accepts, in bytes.
+    pub max_component_bytes: usize,
 }
 
 /// What the operator configures for one service.
@@ -129,6 +131,7 @@ pub struct LimitsLayer {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub memory_mb: Option<usize>,
+    pub max_component_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -151,6 +154,7 @@ pub const DEFAULT_DATA_DIR: &str = "berth-data";
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_MEMORY_MB: usize = 64;
+const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_MAX_INSTANCES: u32 = 1000;
 
 impl Layer {
@@ -193,6 +197,10 @@ impl Layer {
                     .request_timeout_ms
                     .or(self.limits.request_timeout_ms),
                 memory_mb: top.limits.memory_mb.or(self.limits.memory_mb),
+                max_component_bytes: top
+                    .limits
+                    .max_component_bytes
+                    .or(self.limits.max_component_bytes),
             },
             runtime: RuntimeLayer {
                 pooling: top.runtime.pooling.or(self.runtime.pooling),
@@ -246,6 +254,12 @@ impl Layer {
                 self.limits.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
             )? * 1024
                 * 1024,
+            max_component_bytes: positive(
+                "limits.max_component_bytes (BERTH_MAX_COMPONENT_BYTES)",
+                self.limits
+                    .max_component_bytes
+                    .unwrap_or(DEFAULT_MAX_COMPONENT_BYTES),
+            )?,
         };
         let max_instances = positive(
             "runtime.max_instances (BERTH_MAX_INSTANCES)",

@@ -125,10 +125,17 @@ fn build_plugins() -> Result<PathBuf> {
     let test_out = out.join("test");
     std::fs::create_dir_all(&test_out)
         .map_err(|e| format!("cannot create {}: {e}", test_out.display()))?;
-    // The second version of hello, for the hot-swap tests, first: the
-    // plain build below leaves the v1 artifact in place.
-    build(&["hello"], &["v2"])?;
-    copy("hello", &test_out.join("hello-v2.wasm"))?;
+    // Feature variants first (hello v2 for the hot-swap tests, broken
+    // hostile ones for the refusal tests): the plain build below then leaves
+    // the default artifacts in place.
+    for (package, feature) in [
+        ("hello", "v2"),
+        ("hostile", "bad-describe"),
+        ("hostile", "bad-migration"),
+    ] {
+        build(&[package], &[feature])?;
+        copy(package, &test_out.join(format!("{package}-{feature}.wasm")))?;
+    }
     let all: Vec<&str> = EXAMPLES.iter().chain(TEST_PLUGINS).copied().collect();
     build(&all, &[])?;
     for name in EXAMPLES {

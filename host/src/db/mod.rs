@@ -2,11 +2,13 @@
 //! from `migrations/`) and one isolated namespace per tenant × service.
 
 mod errors;
-mod host;
+pub(crate) mod host;
 pub mod migrate;
 pub mod namespace;
+pub mod records;
 mod sqlite;
 mod values;
 
-pub use host::HostDb;
+pub use host::{HostDb, HostPool};
 pub use namespace::{Namespace, Namespaces};
+pub use records::{DeploymentRecord, NewDeployment};

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use crate::bindings::{self, Problem};
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::registry::Target;
+use crate::registry::{DEFAULT_TENANT, Target};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Invocation, ServiceState};
 
@@ -30,7 +30,10 @@ pub async fn dispatch(
     let snapshot = state.registry.snapshot();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let (target, params) = match snapshot.routes.lookup(&parts.method, path) {
+    let Some(tenant) = snapshot.tenant(DEFAULT_TENANT) else {
+        return Err(ApiError::NotFound(path.to_string()));
+    };
+    let (target, params) = match tenant.routes.lookup(&parts.method, path) {
         Lookup::Found { target, params } => (target.clone(), params),
         Lookup::MethodNotAllowed { allowed } => {
             return Err(ApiError::MethodNotAllowed {

@@ -41,6 +41,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("internal error")]
     Internal,
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// Any other status, with its code and message.
+    #[error("{message}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// The error of a response, waiting for its request id.
@@ -68,6 +77,8 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Other { status, .. } => *status,
         }
     }
 
@@ -84,6 +95,8 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal => "internal_error",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Other { code, .. } => code,
         }
     }
 }
@@ -102,6 +115,11 @@ impl IntoResponse for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(header::ALLOW, value);
                 }
+            }
+            ApiError::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::Overloaded { retry_after } => {
                 response.headers_mut().insert(

@@ -20,6 +20,6 @@ pub async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, A
             "the database is not reachable".into(),
         ));
     }
-    let services = state.registry.snapshot().services.len();
+    let services = state.registry.snapshot().deployments().count();
     Ok(Json(json!({ "status": "ready", "services": services })))
 }

@@ -2,6 +2,7 @@
 //! services, and the layers around both (request id, tracing span, body
 //! limit, error rendering).
 
+pub mod admin;
 mod dispatch;
 pub mod error;
 mod health;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::handler::Handler as _;
 use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -22,6 +24,7 @@ use tracing::Span;
 
 use crate::db::HostDb;
 use crate::registry::Registry;
+use crate::settings::Secret;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -30,15 +33,19 @@ pub struct AppState {
     pub host_db: HostDb,
 }
 
-pub fn router(state: AppState) -> Router {
-    let max_body = state.registry.limits().max_body_bytes;
-    Router::new()
+pub fn router(state: AppState, admin_token: Option<&Secret>) -> Router {
+    let limits = state.registry.limits().clone();
+    let mut router = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs))
-        .fallback(dispatch::dispatch)
+        .route("/docs", get(openapi::docs));
+    if let Some(token) = admin_token {
+        router = router.nest("/admin", admin::router(token, limits.max_component_bytes));
+    }
+    router
+        .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(limits.max_body_bytes)))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -50,8 +57,7 @@ pub fn router(state: AppState) -> Router {
                         .on_response(record_response),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::from_fn(error::render_errors))
-                .layer(RequestBodyLimitLayer::new(max_body)),
+                .layer(axum::middleware::from_fn(error::render_errors)),
         )
 }
 

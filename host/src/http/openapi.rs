@@ -7,23 +7,24 @@ use axum::response::Html;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use crate::registry::Snapshot;
+use crate::registry::{DEFAULT_TENANT, TenantSnapshot};
 
 pub async fn document(State(state): State<AppState>) -> Json<Value> {
-    Json(build(&state.registry.snapshot()))
+    let snapshot = state.registry.snapshot();
+    Json(build(snapshot.tenant(DEFAULT_TENANT).map(|t| t.as_ref())))
 }
 
 pub async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
 }
 
-/// The OpenAPI 3.1 document of everything live in `snapshot`.
-pub fn build(snapshot: &Snapshot) -> Value {
+/// The OpenAPI 3.1 document of everything live for a tenant.
+pub fn build(tenant: Option<&TenantSnapshot>) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
     let mut tags = Vec::new();
-    for deployment in snapshot.services.values() {
+    for deployment in tenant.iter().flat_map(|t| t.services.values()) {
         let service = &deployment.name;
         tags.push(json!({
             "name": service,

@@ -1,8 +1,9 @@
-//! The deploy pipeline, used by every way a version arrives: digest →
-//! compile (off the request path) → link and check the world → `describe()`
-//! → check the manifest and its routes against the other services → apply
-//! new migrations → swap the snapshot. Any failure leaves what is live
-//! untouched and is recorded.
+//! The deploy pipeline, used by every way a version arrives (plugin files,
+//! the admin API, rollbacks, a restart): digest → compile (off the request
+//! path, cached) → link and check the world → `describe()` → check the
+//! manifest and its routes against the tenant's other services → keep the
+//! artifact → apply new migrations → record it live and swap the snapshot.
+//! Any failure leaves what is live untouched and is recorded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,12 +11,12 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::manifest::{self, RouteSpec};
-use super::{DEFAULT_TENANT, Deployment, Registry, Snapshot, Source};
-use crate::bindings::{Capability, Manifest};
+use super::manifest;
+use super::{Deployment, Registry, Source};
+use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::db::migrate;
+use crate::db::{NewDeployment, migrate};
 use crate::runtime::{Invocation, ServiceState};
 
 /// How long `describe()` may run.
@@ -24,7 +25,7 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Capabilities granted to every deployment until per-tenant grants exist.
 const GRANTED: &[Capability] = &[Capability::Database];
 
-/// Why a version did not go live. The live version, if any, is untouched.
+/// Why a version did not go live. What was live is untouched.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error("{0:#}")]
@@ -41,13 +42,46 @@ pub enum DeployError {
     Migration(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the host database is unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
 
-/// What went live.
+impl DeployError {
+    /// A stable code for the admin API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeployError::Compile(_) => "compile_error",
+            DeployError::NotAService(_) => "not_a_service",
+            DeployError::Describe(_) => "describe_failed",
+            DeployError::Manifest(_) => "invalid_manifest",
+            DeployError::Routes(_) => "route_conflict",
+            DeployError::Migration(_) => "migration_failed",
+            DeployError::Conflict(_) => "conflict",
+            DeployError::NotFound(_) => "not_found",
+            DeployError::Unavailable(_) => "unavailable",
+            DeployError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// A version to put live.
 #[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub tenant: String,
+    /// The name to deploy under; the manifest's name when `None`.
+    pub name: Option<String>,
+    pub bytes: Arc<[u8]>,
+    pub source: Source,
+}
+
+/// What went live.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DeployReport {
+    pub tenant: String,
     pub name: String,
     pub version: String,
     pub digest: String,
@@ -59,37 +93,76 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 impl Registry {
-    /// Puts a version live, or explains why not.
-    pub async fn deploy(
-        &self,
-        bytes: Arc<[u8]>,
-        source: Source,
-    ) -> Result<DeployReport, DeployError> {
-        let digest = digest(&bytes);
-        let result = self.try_deploy(bytes, &digest, source.clone()).await;
+    /// Puts a version live, or explains why not; returns once it serves.
+    pub async fn deploy(&self, request: DeployRequest) -> Result<DeployReport, DeployError> {
+        let digest = digest(&request.bytes);
+        let result = self.deploy_recorded(&request, &digest).await;
+        let source = &request.source;
         match &result {
             Ok(report) => tracing::info!(
-                service = %report.name, version = %report.version, digest = %&digest[..12],
-                %source, migrations = ?report.migrations_applied, "service deployed"
+                tenant = %report.tenant, service = %report.name, version = %report.version,
+                digest = %&digest[..12], %source, migrations = ?report.migrations_applied, "service deployed"
             ),
             Err(error) => {
-                tracing::error!(%source, digest = %&digest[..12], %error, "deploy refused");
-                self.record_failure(&source, &digest, &error.to_string())
-                    .await;
+                tracing::error!(tenant = %request.tenant, %source, digest = %&digest[..12], %error, "deploy refused");
+                let name = request.name.clone().unwrap_or_else(|| match source {
+                    Source::File(path) => path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                });
+                if let Err(error) = self
+                    .host_db
+                    .record_failure(
+                        &request.tenant,
+                        &name,
+                        &digest,
+                        &source.record(),
+                        &error.to_string(),
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, "cannot record the refused deployment");
+                }
             }
         }
         result
     }
 
-    async fn try_deploy(
+    async fn deploy_recorded(
         &self,
+        request: &DeployRequest,
+        digest: &str,
+    ) -> Result<DeployReport, DeployError> {
+        let deployment = self
+            .prepare(
+                &request.tenant,
+                request.name.as_deref(),
+                request.bytes.clone(),
+                digest,
+                request.source.clone(),
+            )
+            .await?;
+        self.artifacts
+            .put(digest, request.bytes.clone())
+            .await
+            .map_err(DeployError::Internal)?;
+        self.activate(deployment, true).await
+    }
+
+    /// Everything up to going live: compile, link, describe, check.
+    pub(super) async fn prepare(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
         bytes: Arc<[u8]>,
         digest: &str,
         source: Source,
-    ) -> Result<DeployReport, DeployError> {
+    ) -> Result<Deployment, DeployError> {
         let component = self
             .runtime
-            .compile(bytes)
+            .compile(bytes, digest)
             .await
             .map_err(DeployError::Compile)?;
         let pre = self
@@ -97,82 +170,198 @@ impl Registry {
             .prepare(&component)
             .map_err(DeployError::NotAService)?;
         let manifest = self.describe(&pre).await?;
-        let config = self
-            .services
-            .get(&manifest.name)
-            .cloned()
-            .unwrap_or_default();
-        let prefix = config
-            .prefix
-            .clone()
-            .unwrap_or_else(|| format!("/{}", manifest.name));
+        let name = name.unwrap_or(&manifest.name).to_string();
+        manifest::validate_name(&name).map_err(DeployError::Manifest)?;
+        let config = self.services.get(&name).cloned().unwrap_or_default();
+        let prefix = config.prefix.clone().unwrap_or_else(|| format!("/{name}"));
         crate::routing::validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
         let routes = manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
-        let settings = deployment_settings(&manifest, &config.settings);
         let namespace = if manifest.capabilities.contains(&Capability::Database) {
             Some(
                 self.namespaces
-                    .get(DEFAULT_TENANT, &manifest.name)
+                    .get(tenant, &name)
                     .map_err(DeployError::Internal)?,
             )
         } else {
             None
         };
+        Ok(Deployment {
+            tenant: tenant.to_string(),
+            version: manifest.version.clone(),
+            digest: digest.to_string(),
+            source,
+            pre,
+            namespace,
+            settings: Arc::new(deployment_settings(&manifest, &config.settings)),
+            prefix,
+            routes: routes.into_iter().map(Arc::new).collect(),
+            loaded_at: SystemTime::now(),
+            manifest,
+            name,
+        })
+    }
 
+    /// Checks routes against the tenant's other services, applies new
+    /// migrations, records the version live (when `record`), and swaps.
+    pub(super) async fn activate(
+        &self,
+        deployment: Deployment,
+        record: bool,
+    ) -> Result<DeployReport, DeployError> {
         let _guard = self.deploying.lock().await;
         let current = self.current.load_full();
-        if let Some(live) = current.services.get(&manifest.name)
-            && let (Source::File(live_file), Source::File(new_file)) = (&live.source, &source)
+        let tenant = current
+            .tenant(&deployment.tenant)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(live) = tenant.services.get(&deployment.name)
+            && let (Source::File(live_file), Source::File(new_file)) =
+                (&live.source, &deployment.source)
             && live_file != new_file
+            && live_file.exists()
         {
             return Err(DeployError::Conflict(format!(
                 "service `{}` is already deployed from {}",
-                manifest.name,
+                deployment.name,
                 live_file.display()
             )));
         }
-        let deployment = Arc::new(Deployment {
-            tenant: DEFAULT_TENANT.into(),
-            name: manifest.name.clone(),
-            version: manifest.version.clone(),
-            digest: digest.to_string(),
-            source: source.clone(),
-            pre,
-            namespace: namespace.clone(),
-            settings: Arc::new(settings),
-            prefix,
-            routes: routes
-                .into_iter()
-                .map(Arc::new)
-                .collect::<Vec<Arc<RouteSpec>>>(),
-            loaded_at: SystemTime::now(),
-            manifest,
-        });
-        let mut services = current.services.clone();
+        let deployment = Arc::new(deployment);
+        let mut services = tenant.services.clone();
         services.insert(deployment.name.clone(), deployment.clone());
-        let next = Snapshot::build(services).map_err(|e| DeployError::Routes(e.to_string()))?;
+        let next = current
+            .with_tenant(&deployment.tenant, services)
+            .map_err(|e| DeployError::Routes(e.to_string()))?;
 
-        let migrations_applied = match &namespace {
+        let migrations_applied = match &deployment.namespace {
             Some(ns) => migrate::apply(ns, &deployment.manifest.migrations)
                 .await
                 .map_err(|e| DeployError::Migration(e.to_string()))?,
             None => Vec::new(),
         };
+        if record {
+            self.host_db
+                .record_live(&NewDeployment {
+                    tenant: &deployment.tenant,
+                    service: &deployment.name,
+                    version: &deployment.version,
+                    digest: &deployment.digest,
+                    source: &deployment.source.record(),
+                })
+                .await
+                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        }
         self.current.store(Arc::new(next));
-        self.record_live(&deployment).await;
         Ok(DeployReport {
+            tenant: deployment.tenant.clone(),
             name: deployment.name.clone(),
             version: deployment.version.clone(),
-            digest: digest.to_string(),
+            digest: deployment.digest.clone(),
             migrations_applied,
         })
     }
 
-    async fn describe(
+    /// Puts the version live before the current one back.
+    pub async fn rollback(&self, tenant: &str, name: &str) -> Result<DeployReport, DeployError> {
+        let previous = self
+            .host_db
+            .previous(tenant, name)
+            .await
+            .map_err(|e| DeployError::Unavailable(e.to_string()))?
+            .ok_or_else(|| {
+                DeployError::NotFound(format!(
+                    "service `{name}` has no earlier version to roll back to"
+                ))
+            })?;
+        let bytes = self
+            .artifacts
+            .get(&previous.digest)
+            .await
+            .map_err(DeployError::Internal)?;
+        self.deploy(DeployRequest {
+            tenant: tenant.to_string(),
+            name: Some(name.to_string()),
+            bytes,
+            source: Source::Rollback,
+        })
+        .await
+    }
+
+    /// Takes a service out: its routes answer 404 once the requests it is
+    /// serving finish.
+    pub async fn undeploy(
         &self,
-        pre: &crate::bindings::ServicePre<ServiceState>,
-    ) -> Result<Manifest, DeployError> {
+        tenant: &str,
+        name: &str,
+        why: &Source,
+    ) -> Result<(), DeployError> {
+        let _guard = self.deploying.lock().await;
+        let current = self.current.load_full();
+        let Some(tenant_snapshot) = current
+            .tenant(tenant)
+            .filter(|t| t.services.contains_key(name))
+        else {
+            return Err(DeployError::NotFound(format!(
+                "service `{name}` is not deployed"
+            )));
+        };
+        let mut services = tenant_snapshot.services.clone();
+        services.remove(name);
+        let next = current
+            .with_tenant(tenant, services)
+            .expect("removing a service cannot create a conflict");
+        self.host_db
+            .record_undeploy(tenant, name, &why.record())
+            .await
+            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        self.current.store(Arc::new(next));
+        tracing::info!(tenant, service = name, source = %why, "service undeployed");
+        Ok(())
+    }
+
+    /// Brings back every version recorded live, as it was: after a restart
+    /// (or a crash), each service is at exactly one complete version.
+    pub async fn restore(&self) -> Vec<String> {
+        let records = match self.host_db.live().await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the live deployments");
+                return Vec::new();
+            }
+        };
+        let mut restored = Vec::new();
+        for record in records {
+            let result = async {
+                let bytes = self
+                    .artifacts
+                    .get(&record.digest)
+                    .await
+                    .map_err(DeployError::Internal)?;
+                let deployment = self
+                    .prepare(
+                        &record.tenant,
+                        Some(&record.service),
+                        bytes,
+                        &record.digest,
+                        Source::from_record(&record.source),
+                    )
+                    .await?;
+                self.activate(deployment, false).await
+            }
+            .await;
+            match result {
+                Ok(report) => restored.push(report.name),
+                Err(error) => tracing::error!(
+                    tenant = %record.tenant, service = %record.service, %error,
+                    "cannot restore the live version"
+                ),
+            }
+        }
+        restored
+    }
+
+    async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
         let state = ServiceState::new(
             "(describe)",
             DatabaseCtx::default(),
@@ -183,45 +372,6 @@ impl Registry {
             .describe(pre)
             .await
             .map_err(|e| DeployError::Describe(e.to_string()))
-    }
-
-    async fn record_live(&self, deployment: &Deployment) {
-        let result = sqlx::query(
-            "INSERT INTO deployments (tenant, service, version, digest, source, state) VALUES ($1, $2, $3, $4, $5, 'live')",
-        )
-        .bind(&deployment.tenant)
-        .bind(&deployment.name)
-        .bind(&deployment.version)
-        .bind(&deployment.digest)
-        .bind(deployment.source.to_string())
-        .execute(self.host_db.pool())
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, service = %deployment.name, "cannot record the deployment");
-        }
-    }
-
-    async fn record_failure(&self, source: &Source, digest: &str, error: &str) {
-        let service = match source {
-            Source::File(path) => path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            Source::Api => String::new(),
-        };
-        let result = sqlx::query(
-            "INSERT INTO deployments (tenant, service, version, digest, source, state, error) VALUES ($1, $2, '', $3, $4, 'failed', $5)",
-        )
-        .bind(DEFAULT_TENANT)
-        .bind(service)
-        .bind(digest)
-        .bind(source.to_string())
-        .bind(error)
-        .execute(self.host_db.pool())
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "cannot record the failed deployment");
-        }
     }
 }
 

@@ -1,13 +1,15 @@
-//! What is deployed: one immutable [`Snapshot`] (services and the route
-//! table built from them) behind an atomic pointer, replaced whole by every
-//! deploy or undeploy. A request holds the snapshot it started with, so the
-//! version it began on finishes it; the old version is dropped when its last
-//! request ends.
+//! What is deployed: one immutable [`Snapshot`] (per tenant, its services
+//! and the route table built from them) behind an atomic pointer, replaced
+//! whole by every deploy, rollback or undeploy. A request holds the snapshot
+//! it started with, so the version it began on finishes it; an old version is
+//! dropped when its last request ends.
 
+mod artifacts;
 mod deploy;
 mod loader;
 mod manifest;
 mod schema;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,10 +18,12 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-pub use deploy::{DeployError, DeployReport};
+pub use artifacts::ArtifactStore;
+pub use deploy::{DeployError, DeployReport, DeployRequest, digest};
 pub use loader::LoadSummary;
 pub use manifest::{RouteSpec, validate_name};
 pub use schema::Invalid;
+pub use watch::watch;
 
 use crate::bindings::{Manifest, ServicePre};
 use crate::db::{HostDb, Namespace, Namespaces};
@@ -37,18 +41,36 @@ pub enum Source {
     File(PathBuf),
     /// The admin API.
     Api,
+    /// A rollback to an earlier version.
+    Rollback,
 }
 
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Source {
+    /// The form kept in the deployment records.
+    pub fn record(&self) -> String {
         match self {
-            Source::File(path) => write!(f, "file {}", path.display()),
-            Source::Api => f.write_str("admin API"),
+            Source::File(path) => format!("file:{}", path.display()),
+            Source::Api => "api".into(),
+            Source::Rollback => "rollback".into(),
+        }
+    }
+
+    pub fn from_record(text: &str) -> Source {
+        match text.strip_prefix("file:") {
+            Some(path) => Source::File(path.into()),
+            None if text == "rollback" => Source::Rollback,
+            None => Source::Api,
         }
     }
 }
 
-/// One live version of one service.
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.record())
+    }
+}
+
+/// One live version of one service of one tenant.
 pub struct Deployment {
     pub tenant: String,
     pub name: String,
@@ -83,16 +105,16 @@ pub struct Target {
     pub route: Arc<RouteSpec>,
 }
 
-/// Everything live at one moment.
+/// One tenant's live services and their routes.
 #[derive(Debug, Default)]
-pub struct Snapshot {
+pub struct TenantSnapshot {
     pub services: BTreeMap<String, Arc<Deployment>>,
     pub routes: RouteTable<Target>,
 }
 
-impl Snapshot {
-    /// The snapshot with `services` and a route table built from them.
-    fn build(services: BTreeMap<String, Arc<Deployment>>) -> Result<Snapshot, RouteError> {
+impl TenantSnapshot {
+    /// The tenant with `services` and a route table built from them.
+    fn build(services: BTreeMap<String, Arc<Deployment>>) -> Result<TenantSnapshot, RouteError> {
         let mut builder = RouteTableBuilder::default();
         for deployment in services.values() {
             for route in &deployment.routes {
@@ -103,10 +125,45 @@ impl Snapshot {
                 builder.add(route.method.clone(), route.path.clone(), target)?;
             }
         }
-        Ok(Snapshot {
+        Ok(TenantSnapshot {
             routes: builder.build()?,
             services,
         })
+    }
+}
+
+/// Everything live at one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub tenants: BTreeMap<String, Arc<TenantSnapshot>>,
+}
+
+impl Snapshot {
+    pub fn tenant(&self, tenant: &str) -> Option<&Arc<TenantSnapshot>> {
+        self.tenants.get(tenant)
+    }
+
+    /// Every live deployment, by tenant then name.
+    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.tenants.values().flat_map(|t| t.services.values())
+    }
+
+    pub fn deployment(&self, tenant: &str, name: &str) -> Option<&Arc<Deployment>> {
+        self.tenants.get(tenant)?.services.get(name)
+    }
+
+    /// This snapshot with one tenant's services replaced.
+    fn with_tenant(
+        &self,
+        tenant: &str,
+        services: BTreeMap<String, Arc<Deployment>>,
+    ) -> Result<Snapshot, RouteError> {
+        let mut tenants = self.tenants.clone();
+        tenants.insert(
+            tenant.to_string(),
+            Arc::new(TenantSnapshot::build(services)?),
+        );
+        Ok(Snapshot { tenants })
     }
 }
 
@@ -114,6 +171,7 @@ impl Snapshot {
 pub struct Registry {
     runtime: Arc<Runtime>,
     host_db: HostDb,
+    artifacts: ArtifactStore,
     namespaces: Arc<Namespaces>,
     limits: Limits,
     services: BTreeMap<String, ServiceConfig>,
@@ -121,21 +179,31 @@ pub struct Registry {
     deploying: tokio::sync::Mutex<()>,
 }
 
+/// What the registry is built from.
+pub struct RegistryParts {
+    pub runtime: Arc<Runtime>,
+    pub host_db: HostDb,
+    pub artifacts: ArtifactStore,
+    pub namespaces: Arc<Namespaces>,
+    pub limits: Limits,
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
 impl Registry {
-    pub fn new(
-        runtime: Arc<Runtime>,
-        host_db: HostDb,
-        namespaces: Arc<Namespaces>,
-        limits: Limits,
-        services: BTreeMap<String, ServiceConfig>,
-    ) -> Registry {
+    pub fn new(parts: RegistryParts) -> Registry {
+        let mut tenants = BTreeMap::new();
+        tenants.insert(
+            DEFAULT_TENANT.to_string(),
+            Arc::new(TenantSnapshot::default()),
+        );
         Registry {
-            runtime,
-            host_db,
-            namespaces,
-            limits,
-            services,
-            current: ArcSwap::from_pointee(Snapshot::default()),
+            runtime: parts.runtime,
+            host_db: parts.host_db,
+            artifacts: parts.artifacts,
+            namespaces: parts.namespaces,
+            limits: parts.limits,
+            services: parts.services,
+            current: ArcSwap::from_pointee(Snapshot { tenants }),
             deploying: tokio::sync::Mutex::new(()),
         }
     }
@@ -149,23 +217,11 @@ impl Registry {
         &self.runtime
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn host_db(&self) -> &HostDb {
+        &self.host_db
     }
 
-    /// Takes a service out: its routes answer 404 once the requests it is
-    /// serving finish. Returns whether it was deployed.
-    pub async fn undeploy(&self, name: &str) -> bool {
-        let _guard = self.deploying.lock().await;
-        let current = self.current.load_full();
-        if !current.services.contains_key(name) {
-            return false;
-        }
-        let mut services = current.services.clone();
-        services.remove(name);
-        let next = Snapshot::build(services).expect("removing a service cannot create a conflict");
-        self.current.store(Arc::new(next));
-        tracing::info!(service = name, "service undeployed");
-        true
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }

@@ -1,6 +1,7 @@
 //! The engine (pooling allocator, epoch interruption), its epoch ticker,
 //! and compilation off the request path.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -10,6 +11,7 @@ use anyhow::Context as _;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::cache::CompileCache;
 use crate::bindings::ServicePre;
 use crate::runtime::ServiceState;
 
@@ -18,11 +20,13 @@ use crate::runtime::ServiceState;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Engine-wide choices, from the settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     pub pooling: bool,
     pub max_instances: u32,
     pub memory_bytes: usize,
+    /// Where compiled code is cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The engine and the linker of every capability a service may be granted.
@@ -30,6 +34,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<ServiceState>,
     pooling: bool,
+    cache: Option<CompileCache>,
     ticker: Arc<AtomicBool>,
 }
 
@@ -47,12 +52,18 @@ impl Runtime {
             (Engine::new(&config(None))?, false)
         };
         let linker = crate::capabilities::linker(&engine)?;
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .map(|dir| CompileCache::open(dir, &engine))
+            .transpose()?;
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticker.clone())?;
         Ok(Runtime {
             engine,
             linker,
             pooling,
+            cache,
             ticker,
         })
     }
@@ -66,14 +77,28 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles on the blocking pool, so that requests keep being served.
-    pub async fn compile(&self, bytes: Arc<[u8]>) -> anyhow::Result<Component> {
+    /// Compiles on the blocking pool, so that requests keep being served;
+    /// code already compiled for this digest comes from the cache.
+    pub async fn compile(&self, bytes: Arc<[u8]>, digest: &str) -> anyhow::Result<Component> {
         check_header(&bytes)?;
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes))
-            .await
-            .context("the compiler task failed")?
-            .map_err(|e| anyhow::Error::from(e).context("the component does not compile"))
+        let cache = self.cache.clone();
+        let digest = digest.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &digest)) {
+                return Ok(component);
+            }
+            let component = Component::from_binary(&engine, &bytes)
+                .map_err(|e| anyhow::Error::from(e).context("the component does not compile"))?;
+            if let Some(cache) = &cache
+                && let Err(error) = cache.store(&digest, &component)
+            {
+                tracing::warn!(%error, "cannot write the compile cache");
+            }
+            Ok(component)
+        })
+        .await
+        .context("the compiler task failed")?
     }
 
     /// Links a compiled component against the granted capabilities and

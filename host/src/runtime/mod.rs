@@ -1,6 +1,7 @@
 //! The WebAssembly side of the host: one engine, the linker of granted
 //! capabilities, compilation, and the per-request store.
 
+mod cache;
 mod engine;
 mod invoke;
 mod state;

@@ -42,6 +42,15 @@ fn init_tracing() {
     });
 }
 
+/// The admin token every test instance is started with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// The data and plugins dirs of an instance.
+pub struct Dirs {
+    pub data: TempDir,
+    pub plugins: TempDir,
+}
+
 /// How to start a test instance.
 pub struct TestConfig {
     /// Components to put in the plugins dir, by `component` name.
@@ -50,8 +59,11 @@ pub struct TestConfig {
     pub files: Vec<(String, Vec<u8>)>,
     /// A berth.toml layered under the test's own settings.
     pub toml: String,
-    /// Reuse a data dir (to restart on the same data).
-    pub data_dir: Option<TempDir>,
+    /// The directories of a stopped instance, to restart on the same data
+    /// and plugins dir (the components listed above are added to it).
+    pub restart: Option<Dirs>,
+    /// The admin token, `None` for no admin API.
+    pub admin_token: Option<&'static str>,
 }
 
 impl Default for TestConfig {
@@ -60,7 +72,8 @@ impl Default for TestConfig {
             plugins: vec!["items", "hello"],
             files: Vec::new(),
             toml: String::new(),
-            data_dir: None,
+            restart: None,
+            admin_token: Some(ADMIN_TOKEN),
         }
     }
 }
@@ -70,7 +83,7 @@ pub struct TestApp {
     pub client: Client,
     pub app_loaded: berth::registry::LoadSummary,
     data_dir: TempDir,
-    _plugins_dir: TempDir,
+    plugins_dir: TempDir,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -83,8 +96,13 @@ impl TestApp {
 
     pub async fn spawn_with(config: TestConfig) -> TestApp {
         init_tracing();
-        let data_dir = config.data_dir.unwrap_or_else(|| TempDir::new().unwrap());
-        let plugins_dir = TempDir::new().unwrap();
+        let Dirs {
+            data: data_dir,
+            plugins: plugins_dir,
+        } = config.restart.unwrap_or_else(|| Dirs {
+            data: TempDir::new().unwrap(),
+            plugins: TempDir::new().unwrap(),
+        });
         for name in &config.plugins {
             let file = Path::new(name)
                 .file_name()
@@ -103,6 +121,7 @@ impl TestApp {
         let file = Layer::from_toml(&config.toml).expect("the test's berth.toml parses");
         let ours = Layer {
             listen: Some("127.0.0.1:0".into()),
+            admin_token: config.admin_token.map(Into::into),
             data_dir: Some(data_dir.path().to_path_buf()),
             plugins_dir: Some(plugins_dir.path().to_path_buf()),
             runtime: RuntimeLayer {
@@ -127,7 +146,7 @@ impl TestApp {
             client,
             app_loaded,
             data_dir,
-            _plugins_dir: plugins_dir,
+            plugins_dir,
             shutdown,
             server,
         }
@@ -167,18 +186,72 @@ impl TestApp {
         request.send().await.expect("the request is answered")
     }
 
+    pub fn plugins_dir(&self) -> &Path {
+        self.plugins_dir.path()
+    }
+
+    /// Drops a file into the plugins dir the documented way: written
+    /// elsewhere, then renamed into place.
+    pub fn drop_plugin(&self, file: &str, bytes: &[u8]) {
+        let temp = self.plugins_dir.path().join(format!(".{file}.partial"));
+        std::fs::write(&temp, bytes).unwrap();
+        std::fs::rename(&temp, self.plugins_dir.path().join(file)).unwrap();
+    }
+
+    /// Calls the admin API with the right token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(&format!("/admin{path}")))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request.send().await.expect("the admin API answers")
+    }
+
+    /// Deploys a built component under `name` through the admin API.
+    pub async fn deploy(&self, name: &str, component_name: &str) -> Response {
+        self.admin(
+            reqwest::Method::PUT,
+            &format!("/services/{name}"),
+            Some(component(component_name)),
+        )
+        .await
+    }
+
+    /// The admin API's view of one service.
+    pub async fn service(&self, name: &str) -> Value {
+        let (_, body) = json(self.admin(reqwest::Method::GET, "/services", None).await).await;
+        body["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
 
-    /// Stops the server and hands back its data dir for a restart.
-    pub async fn stop(self) -> TempDir {
+    /// Stops the server and hands back its directories for a restart.
+    pub async fn stop(self) -> Dirs {
         self.shutdown.cancel();
         self.server
             .await
             .expect("the server task ends")
             .expect("the server stops cleanly");
-        self.data_dir
+        Dirs {
+            data: self.data_dir,
+            plugins: self.plugins_dir,
+        }
     }
 }
 

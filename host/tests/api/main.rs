@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod cli;
+mod durability;
 mod errors;
+mod hotswap;
 mod isolation;
 mod items;
 mod loading;

@@ -15,17 +15,22 @@ async fn data_survives_a_restart_of_the_host() {
         .await;
         assert_eq!(status, 201);
     }
-    let data_dir = app.stop().await;
+    let dirs = app.stop().await;
 
     let app = TestApp::spawn_with(TestConfig {
-        data_dir: Some(data_dir),
+        restart: Some(dirs),
+        plugins: vec![],
         ..TestConfig::default()
     })
     .await;
     assert_eq!(
-        app.app_loaded.deployed,
+        app.app_loaded.restored,
         ["hello", "items"],
-        "migrations already applied are skipped"
+        "the recorded versions come back"
+    );
+    assert!(
+        app.app_loaded.deployed.is_empty(),
+        "unchanged files are not deployed again"
     );
     let (status, page) = json(app.get("/items").await).await;
     assert_eq!(status, 200);

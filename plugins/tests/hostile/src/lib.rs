@@ -100,18 +100,35 @@ fn json_value(value: &Value) -> serde_json::Value {
     }
 }
 
+fn migrations() -> Vec<Migration> {
+    let mut migrations = vec![Migration::new(
+        1,
+        "secrets",
+        "CREATE TABLE secrets (id INTEGER PRIMARY KEY, value TEXT NOT NULL)",
+    )];
+    if cfg!(feature = "bad-migration") {
+        // The first statement works, the second fails: the migration must
+        // be rolled back whole, leaving no `half` table behind.
+        migrations.push(Migration::new(
+            2,
+            "half of a migration",
+            "CREATE TABLE half (id INTEGER); INSERT INTO no_such_table VALUES (1);",
+        ));
+    }
+    migrations
+}
+
 impl Service for Hostile {
     fn describe() -> Manifest {
+        if cfg!(feature = "bad-describe") {
+            panic!("describe() fails on purpose");
+        }
         Manifest {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose.".into(),
             routes: router().describe(),
-            migrations: vec![Migration::new(
-                1,
-                "secrets",
-                "CREATE TABLE secrets (id INTEGER PRIMARY KEY, value TEXT NOT NULL)",
-            )],
+            migrations: migrations(),
             settings: Vec::new(),
             capabilities: vec![Capability::Database],
         }

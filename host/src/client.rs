@@ -1,0 +1,195 @@
+//! The operator's side of the admin API: `berth deploy`, `services`,
+//! `rollback`, `undeploy`, `history`. Each call prints a short report or
+//! fails with the server's own explanation.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::cli::AdminArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no admin token: pass --token or set BERTH_ADMIN_TOKEN")]
+    NoToken,
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot reach berth at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("the admin token was refused")]
+    Unauthorized,
+    #[error("{url} has no admin API (is BERTH_ADMIN_TOKEN set on the server?)")]
+    NoAdminApi { url: String },
+    #[error("{status}: {message}")]
+    Refused { status: StatusCode, message: String },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+pub struct AdminClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    pub fn new(args: &AdminArgs) -> Result<AdminClient, ClientError> {
+        let token = args
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or(ClientError::NoToken)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(AdminClient {
+            base: args.url.trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Option<Value>, ClientError> {
+        let url = format!("{}/admin{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/wasm")
+                .body(body);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let json: Option<Value> = serde_json::from_str(&text).ok();
+        if status.is_success() {
+            return Ok(json);
+        }
+        let message = json
+            .as_ref()
+            .and_then(|j| j["error"]["message"].as_str())
+            .map(str::to_string);
+        Err(match (status, message) {
+            (StatusCode::UNAUTHORIZED, _) => ClientError::Unauthorized,
+            (StatusCode::NOT_FOUND, Some(m)) if m.starts_with("no route matches /admin") => {
+                ClientError::NoAdminApi {
+                    url: self.base.clone(),
+                }
+            }
+            (status, Some(message)) => ClientError::Refused { status, message },
+            (status, None) => ClientError::Refused {
+                status,
+                message: text,
+            },
+        })
+    }
+
+    pub async fn deploy(&self, file: &Path, name: Option<&str>) -> Result<String, ClientError> {
+        let bytes = std::fs::read(file).map_err(|source| ClientError::ReadFile {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let name = match name {
+            Some(name) => name.to_string(),
+            None => file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .ok_or_else(|| ClientError::Protocol("the file has no name; pass --name".into()))?,
+        };
+        let body = self
+            .call(Method::PUT, &format!("/services/{name}"), Some(bytes))
+            .await?;
+        Ok(report(body))
+    }
+
+    pub async fn rollback(&self, name: &str) -> Result<String, ClientError> {
+        let body = self
+            .call(Method::POST, &format!("/services/{name}/rollback"), None)
+            .await?;
+        Ok(report(body))
+    }
+
+    pub async fn undeploy(&self, name: &str) -> Result<String, ClientError> {
+        self.call(Method::DELETE, &format!("/services/{name}"), None)
+            .await?;
+        Ok(format!("undeployed {name}"))
+    }
+
+    pub async fn services(&self) -> Result<String, ClientError> {
+        let body = self
+            .call(Method::GET, "/services", None)
+            .await?
+            .unwrap_or_default();
+        let mut lines = vec![format!(
+            "{:<24} {:<8} {:<12} {:<14} {}",
+            "SERVICE", "STATE", "VERSION", "DIGEST", "LAST ERROR"
+        )];
+        for service in body["services"].as_array().into_iter().flatten() {
+            let text = |key: &str| service[key].as_str().unwrap_or("-").to_string();
+            let digest: String = text("digest").chars().take(12).collect();
+            let error = service["last_error"]["message"].as_str().unwrap_or("-");
+            lines.push(format!(
+                "{:<24} {:<8} {:<12} {:<14} {}",
+                text("name"),
+                text("state"),
+                text("version"),
+                digest,
+                error.lines().next().unwrap_or("-")
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+
+    pub async fn history(&self, name: &str) -> Result<String, ClientError> {
+        let body = self
+            .call(Method::GET, &format!("/services/{name}/history"), None)
+            .await?
+            .unwrap_or_default();
+        let mut lines = vec![format!(
+            "{:<6} {:<10} {:<12} {:<14} {:<26} {}",
+            "ID", "STATE", "VERSION", "DIGEST", "AT", "SOURCE"
+        )];
+        for entry in body["history"].as_array().into_iter().flatten() {
+            let text = |key: &str| match &entry[key] {
+                Value::String(s) if !s.is_empty() => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => "-".to_string(),
+            };
+            let digest: String = text("digest").chars().take(12).collect();
+            lines.push(format!(
+                "{:<6} {:<10} {:<12} {:<14} {:<26} {}",
+                text("id"),
+                text("state"),
+                text("version"),
+                digest,
+                text("created_at"),
+                text("source")
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+}
+
+fn report(body: Option<Value>) -> String {
+    let deployed = body.map(|b| b["deployed"].clone()).unwrap_or_default();
+    let text = |key: &str| deployed[key].as_str().unwrap_or("?").to_string();
+    let digest: String = text("digest").chars().take(12).collect();
+    format!(
+        "{} {} is live (digest {digest})",
+        text("name"),
+        text("version")
+    )
+}

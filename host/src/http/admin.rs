@@ -1,0 +1,268 @@
+//! The admin API under `/admin`, present only when an admin token is set:
+//! list services, deploy a component body, roll back, undeploy, history.
+//! Every call needs `Authorization: Bearer <token>`, compared in constant
+//! time. Deploys go through the one deploy pipeline and return once the
+//! version serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::db::DeploymentRecord;
+use crate::registry::{
+    DEFAULT_TENANT, DeployError, DeployRequest, Deployment, Source, validate_name,
+};
+use crate::settings::Secret;
+
+/// History entries returned when no `limit` is given, and at most.
+const HISTORY_DEFAULT: i64 = 20;
+const HISTORY_MAX: i64 = 500;
+
+pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
+    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.expose().as_bytes()).into());
+    Router::new()
+        .route("/services", get(list))
+        .route("/services/{name}", get(show).put(deploy).delete(undeploy))
+        .route("/services/{name}/rollback", post(rollback))
+        .route("/services/{name}/history", get(history))
+        .layer(RequestBodyLimitLayer::new(max_component_bytes))
+        .route_layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let expected = expected.clone();
+                async move { authorize(&expected, request, next).await }
+            },
+        ))
+}
+
+async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| Sha256::digest(token.trim().as_bytes()));
+    // Comparing digests keeps both the time and the length of the
+    // comparison independent of the token.
+    match presented {
+        Some(digest) if bool::from(digest.as_slice().ct_eq(expected)) => next.run(request).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// A service as the admin API shows it.
+#[derive(Debug, Serialize)]
+struct ServiceView {
+    tenant: String,
+    name: String,
+    state: &'static str,
+    version: Option<String>,
+    digest: Option<String>,
+    source: Option<String>,
+    loaded_at: Option<String>,
+    prefix: Option<String>,
+    routes: Vec<String>,
+    last_error: Option<Value>,
+}
+
+fn live_view(deployment: &Deployment) -> ServiceView {
+    ServiceView {
+        tenant: deployment.tenant.clone(),
+        name: deployment.name.clone(),
+        state: "live",
+        version: Some(deployment.version.clone()),
+        digest: Some(deployment.digest.clone()),
+        source: Some(deployment.source.record()),
+        loaded_at: Some(humantime::format_rfc3339_millis(deployment.loaded_at).to_string()),
+        prefix: Some(deployment.prefix.clone()),
+        routes: deployment
+            .routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect(),
+        last_error: None,
+    }
+}
+
+fn error_view(failure: &DeploymentRecord) -> Value {
+    json!({
+        "message": failure.error,
+        "digest": failure.digest,
+        "source": failure.source,
+        "at": failure.created_at,
+    })
+}
+
+async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError> {
+    let snapshot = state.registry.snapshot();
+    let mut views: BTreeMap<(String, String), ServiceView> = snapshot
+        .deployments()
+        .map(|d| ((d.tenant.clone(), d.name.clone()), live_view(d)))
+        .collect();
+    let failures = state
+        .registry
+        .host_db()
+        .recent_failures()
+        .await
+        .map_err(unavailable)?;
+    for failure in failures {
+        let key = (failure.tenant.clone(), failure.service.clone());
+        let view = views.entry(key).or_insert_with(|| ServiceView {
+            tenant: failure.tenant.clone(),
+            name: failure.service.clone(),
+            state: "failed",
+            version: None,
+            digest: None,
+            source: None,
+            loaded_at: None,
+            prefix: None,
+            routes: Vec::new(),
+            last_error: None,
+        });
+        view.last_error = Some(error_view(&failure));
+    }
+    Ok(views.into_values().collect())
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "services": views(&state).await? })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceView>, ApiError> {
+    views(&state)
+        .await?
+        .into_iter()
+        .find(|v| v.tenant == DEFAULT_TENANT && v.name == name)
+        .map(Json)
+        .ok_or_else(|| not_deployed(&name))
+}
+
+async fn deploy(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    validate_name(&name).map_err(|message| ApiError::Other {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "invalid_name",
+        message,
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::Other {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "empty_body",
+            message: "the body must be a WebAssembly component".into(),
+        });
+    }
+    let report = state
+        .registry
+        .deploy(DeployRequest {
+            tenant: DEFAULT_TENANT.into(),
+            name: Some(name),
+            bytes: Arc::from(body.as_ref()),
+            source: Source::Api,
+        })
+        .await
+        .map_err(deploy_error)?;
+    Ok(Json(json!({ "deployed": report })))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let report = state
+        .registry
+        .rollback(DEFAULT_TENANT, &name)
+        .await
+        .map_err(deploy_error)?;
+    Ok(Json(json!({ "deployed": report })))
+}
+
+async fn undeploy(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .undeploy(DEFAULT_TENANT, &name, &Source::Api)
+        .await
+        .map_err(deploy_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    limit: Option<i64>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
+    let records = state
+        .registry
+        .host_db()
+        .history(DEFAULT_TENANT, &name, limit)
+        .await
+        .map_err(unavailable)?;
+    if records.is_empty() {
+        return Err(not_deployed(&name));
+    }
+    Ok(Json(json!({ "history": records })))
+}
+
+fn not_deployed(name: &str) -> ApiError {
+    ApiError::Other {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("service `{name}` is not known"),
+    }
+}
+
+fn unavailable(error: sqlx::Error) -> ApiError {
+    tracing::error!(%error, "the host database failed");
+    ApiError::Unavailable("the host database is unavailable".into())
+}
+
+fn deploy_error(error: DeployError) -> ApiError {
+    let status = match &error {
+        DeployError::Compile(_)
+        | DeployError::NotAService(_)
+        | DeployError::Describe(_)
+        | DeployError::Manifest(_)
+        | DeployError::Migration(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DeployError::Routes(_) | DeployError::Conflict(_) => StatusCode::CONFLICT,
+        DeployError::NotFound(_) => StatusCode::NOT_FOUND,
+        DeployError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match &error {
+        DeployError::Internal(_) => "internal error".to_string(),
+        other => other.to_string(),
+    };
+    ApiError::Other {
+        status,
+        code: error.code(),
+        message,
+    }
+}

@@ -1,0 +1,115 @@
+//! The operator CLI against a running berth: deploy, services, rollback,
+//! history, undeploy, and clear errors.
+
+use std::process::{Command, Output};
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, built_plugins, json};
+
+fn berth(app: &TestApp, args: &[&str], token: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(args)
+        .env("BERTH_URL", app.url(""))
+        .env_remove("BERTH_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("BERTH_ADMIN_TOKEN", token);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_services_rollback_history_and_undeploy_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let v2 = built_plugins().join("test/hello-v2.wasm");
+    let out = stdout(&berth(
+        &app,
+        &["deploy", v2.to_str().unwrap(), "--name", "hello"],
+        Some(ADMIN_TOKEN),
+    ));
+    assert!(out.contains("hello 2.0.0 is live"), "{out}");
+    let (_, body) = json(app.get("/hello/cli").await).await;
+    assert_eq!(body["version"], "2.0.0");
+
+    let out = stdout(&berth(&app, &["services"], Some(ADMIN_TOKEN)));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("hello") && l.contains("2.0.0")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("items") && l.contains("live")),
+        "{out}"
+    );
+
+    let out = stdout(&berth(&app, &["rollback", "hello"], Some(ADMIN_TOKEN)));
+    assert!(out.contains("hello 1.0.0 is live"), "{out}");
+    let out = stdout(&berth(&app, &["history", "hello"], Some(ADMIN_TOKEN)));
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("retired") || l.contains("live"))
+            .count(),
+        3,
+        "{out}"
+    );
+
+    stdout(&berth(&app, &["undeploy", "hello"], Some(ADMIN_TOKEN)));
+    assert_eq!(app.get("/hello/cli").await.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_explains_what_went_wrong() {
+    let app = TestApp::spawn().await;
+    let hello = built_plugins().join("hello.wasm");
+    let hello = hello.to_str().unwrap();
+
+    let output = berth(&app, &["deploy", hello], None);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no admin token"));
+
+    let output = berth(&app, &["deploy", hello], Some("not-the-right-token"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("admin token was refused"));
+
+    let output = berth(&app, &["deploy", "/nonexistent.wasm"], Some(ADMIN_TOKEN));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent.wasm"));
+
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"not wasm").unwrap();
+    let output = berth(
+        &app,
+        &[
+            "deploy",
+            garbage.path().to_str().unwrap(),
+            "--name",
+            "hello",
+        ],
+        Some(ADMIN_TOKEN),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("422") && stderr.contains("not a WebAssembly file"),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "services",
+            "--url",
+            "http://127.0.0.1:1",
+            "--token",
+            ADMIN_TOKEN,
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach berth"));
+}

@@ -1,0 +1,242 @@
+//! What is deployed survives restarts and crashes: the records, not the
+//! plugins dir, say what is live; a `kill -9` mid-deploy leaves each service
+//! at one whole version; the compile cache is used and never trusted blindly.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, TestConfig, component, json};
+
+async fn hello_version(app: &TestApp) -> String {
+    let (status, body) = json(app.get("/hello/x").await).await;
+    assert_eq!(status, 200, "{body}");
+    body["version"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_admin_deploy_and_a_rollback_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.deploy("hello", "test/hello-v2").await.status(), 200);
+    assert_eq!(hello_version(&app).await, "2.0.0");
+    let dirs = app.stop().await;
+
+    // hello.wasm (v1) is still in the plugins dir, unchanged: v2 stays.
+    let app = TestApp::spawn_with(TestConfig {
+        restart: Some(dirs),
+        plugins: vec![],
+        ..TestConfig::default()
+    })
+    .await;
+    assert_eq!(hello_version(&app).await, "2.0.0");
+    assert_eq!(
+        app.admin(Method::POST, "/services/hello/rollback", None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(hello_version(&app).await, "1.0.0");
+    let dirs = app.stop().await;
+
+    let app = TestApp::spawn_with(TestConfig {
+        restart: Some(dirs),
+        plugins: vec![],
+        ..TestConfig::default()
+    })
+    .await;
+    assert_eq!(hello_version(&app).await, "1.0.0");
+}
+
+#[tokio::test]
+async fn files_changed_or_removed_while_down_are_applied_at_start() {
+    let app = TestApp::spawn().await;
+    let dirs = app.stop().await;
+
+    // While berth is down, hello.wasm becomes v2 and items.wasm goes.
+    std::fs::remove_file(dirs.plugins.path().join("items.wasm")).unwrap();
+    let app = TestApp::spawn_with(TestConfig {
+        restart: Some(dirs),
+        plugins: vec![],
+        files: vec![("hello.wasm".into(), component("test/hello-v2"))],
+        ..TestConfig::default()
+    })
+    .await;
+    assert_eq!(app.app_loaded.restored, ["hello", "items"]);
+    assert_eq!(app.app_loaded.deployed, ["hello"]);
+    assert_eq!(hello_version(&app).await, "2.0.0");
+    assert_eq!(app.get("/items").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
+    let app = TestApp::spawn().await;
+    let cache = app.data_dir().join("cache");
+    let dirs = app.stop().await;
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 2, "one entry per component: {entries:?}");
+    for entry in &entries {
+        let mut bytes = std::fs::read(entry).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(entry, bytes).unwrap();
+    }
+    let app = TestApp::spawn_with(TestConfig {
+        restart: Some(dirs),
+        plugins: vec![],
+        ..TestConfig::default()
+    })
+    .await;
+    assert_eq!(hello_version(&app).await, "1.0.0");
+    assert_eq!(app.get("/items").await.status(), 200);
+    for entry in &entries {
+        let bytes = std::fs::read(entry).unwrap();
+        assert!(
+            bytes.starts_with(b"berthc01"),
+            "rewritten: {}",
+            entry.display()
+        );
+    }
+}
+
+/// A `berth serve` child process.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &TempDir, plugins: &TempDir, port: u16) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_DATA_DIR", data.path())
+            .env("BERTH_PLUGINS_DIR", plugins.path())
+            .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("BERTH_MAX_INSTANCES", "32")
+            .env("BERTH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) {
+        let started = Instant::now();
+        while !client
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "berth did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
+    let data = TempDir::new().unwrap();
+    let plugins = TempDir::new().unwrap();
+    std::fs::write(plugins.path().join("hello.wasm"), component("hello")).unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let versions = [component("hello"), component("test/hello-v2")];
+
+    for round in 0..6u64 {
+        let port = free_port();
+        let server = Server::start(&data, &plugins, port);
+        server.wait_ready(&client).await;
+        // Deploy continuously; kill at a different moment each round.
+        let url = format!("{}/admin/services/hello", server.url);
+        let deployer = {
+            let (client, url, versions) = (client.clone(), url.clone(), versions.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let body = versions[(i + round as usize) % 2].clone();
+                    if client
+                        .put(&url)
+                        .bearer_auth(ADMIN_TOKEN)
+                        .body(body)
+                        .send()
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(40 + round * 37)).await;
+        server.kill();
+        let _ = deployer.await;
+
+        let server = Server::start(&data, &plugins, port);
+        server.wait_ready(&client).await;
+        let answer: Value = client
+            .get(format!("{}/hello/x", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listed: Value = client
+            .get(format!("{}/admin/services/hello", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let version = answer["version"].as_str().unwrap();
+        let expected = if version == "2.0.0" {
+            "Hello, x! (v2)"
+        } else {
+            "Hello, x!"
+        };
+        assert_eq!(
+            answer["message"], expected,
+            "round {round}: a whole version: {answer}"
+        );
+        assert_eq!(
+            listed["version"], version,
+            "round {round}: the records agree with what serves"
+        );
+        server.kill();
+    }
+}
