@@ -14,6 +14,7 @@ use crate::http::{self, AppState};
 use crate::registry::{self, ArtifactStore, LoadSummary, Registry, RegistryParts};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::settings::{Secret, Settings};
+use crate::tenancy::Tenancy;
 
 pub struct Application {
     listener: TcpListener,
@@ -22,6 +23,9 @@ pub struct Application {
     host_db: HostDb,
     namespaces: Arc<Namespaces>,
     admin_token: Option<Secret>,
+    tenancy: Tenancy,
+    max_body_bytes: usize,
+    max_component_bytes: usize,
     shutdown: CancellationToken,
     loaded: LoadSummary,
 }
@@ -36,7 +40,7 @@ impl Application {
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
             pooling: settings.pooling,
             max_instances: settings.max_instances,
-            memory_bytes: settings.limits.memory_bytes,
+            memory_bytes: settings.policy.max_memory_bytes(),
             cache_dir: Some(settings.data_dir.join("cache")),
         })?);
         let namespaces = Arc::new(Namespaces::sqlite(settings.data_dir.join("services")));
@@ -46,8 +50,7 @@ impl Application {
             host_db: host_db.clone(),
             artifacts,
             namespaces: namespaces.clone(),
-            limits: settings.limits.clone(),
-            services: settings.services.clone(),
+            policy: settings.policy.clone(),
         }));
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -79,6 +82,9 @@ impl Application {
             host_db,
             namespaces,
             admin_token: settings.admin_token.clone(),
+            tenancy: settings.tenancy.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            max_component_bytes: settings.max_component_bytes,
             shutdown,
             loaded,
         })
@@ -109,8 +115,11 @@ impl Application {
             AppState {
                 registry: self.registry.clone(),
                 host_db: self.host_db.clone(),
+                tenancy: self.tenancy.clone(),
+                max_body_bytes: self.max_body_bytes,
             },
             self.admin_token.as_ref(),
+            self.max_component_bytes,
         );
         axum::serve(self.listener, router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())

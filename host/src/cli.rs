@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::settings::{Layer, LimitsLayer, LogFormat, RuntimeLayer, Settings, SettingsError};
+use crate::tenancy::{TenancyLayer, TenancyMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +44,9 @@ pub struct AdminArgs {
     /// The admin token the server was started with.
     #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The tenant to act on [default: the default tenant].
+    #[arg(long, env = "BERTH_TENANT")]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +111,21 @@ pub struct ServeArgs {
     /// Largest linear memory of a service instance, in MiB [default: 64].
     #[arg(long, env = "BERTH_MEMORY_LIMIT_MB", value_name = "MIB")]
     pub memory_limit_mb: Option<usize>,
+    /// Most requests one service runs at once; more get 503 [default: 100].
+    #[arg(long, env = "BERTH_MAX_CONCURRENCY", value_name = "N")]
+    pub max_concurrency: Option<u32>,
+    /// Most requests one tenant runs at once; more get 429 [default: 500].
+    #[arg(long, env = "BERTH_TENANT_MAX_CONCURRENCY", value_name = "N")]
+    pub tenant_max_concurrency: Option<u32>,
+    /// How a request's tenant is found [default: off].
+    #[arg(long, env = "BERTH_TENANCY", value_enum)]
+    pub tenancy: Option<TenancyMode>,
+    /// The header naming the tenant in header mode [default: x-berth-tenant].
+    #[arg(long, env = "BERTH_TENANT_HEADER", value_name = "NAME")]
+    pub tenant_header: Option<String>,
+    /// The base domain of subdomain mode, e.g. example.com.
+    #[arg(long, env = "BERTH_BASE_DOMAIN", value_name = "DOMAIN")]
+    pub base_domain: Option<String>,
     /// Use wasmtime's pooling allocator [default: true].
     #[arg(long, env = "BERTH_POOLING", value_name = "BOOL")]
     pub pooling: Option<bool>,
@@ -139,15 +158,24 @@ impl ServeArgs {
             log_format: self.log_format,
             limits: LimitsLayer {
                 max_body_bytes: self.max_body_bytes,
+                max_component_bytes: self.max_component_bytes,
+                tenant_max_concurrency: self.tenant_max_concurrency,
                 request_timeout_ms: self.request_timeout_ms,
                 memory_mb: self.memory_limit_mb,
-                max_component_bytes: self.max_component_bytes,
+                max_concurrency: self.max_concurrency,
+                ..LimitsLayer::default()
+            },
+            tenancy: TenancyLayer {
+                mode: self.tenancy,
+                header: self.tenant_header.clone(),
+                base_domain: self.base_domain.clone(),
             },
             runtime: RuntimeLayer {
                 pooling: self.pooling,
                 max_instances: self.max_instances,
             },
             services: Default::default(),
+            tenants: Default::default(),
         }
     }
 }
@@ -178,7 +206,14 @@ mod tests {
         };
         let settings = args.settings().unwrap();
         assert_eq!(settings.listen.port(), 9001);
-        assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);
+        assert_eq!(
+            settings
+                .policy
+                .deployment("default", "x")
+                .limits
+                .memory_bytes,
+            16 * 1024 * 1024
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum ClientError {
 pub struct AdminClient {
     base: String,
     token: String,
+    /// `/tenants/<t>` when acting on a tenant other than the default.
+    scope: String,
     http: reqwest::Client,
 }
 
@@ -51,6 +53,11 @@ impl AdminClient {
         Ok(AdminClient {
             base: args.url.trim_end_matches('/').to_string(),
             token,
+            scope: args
+                .tenant
+                .as_ref()
+                .map(|t| format!("/tenants/{t}"))
+                .unwrap_or_default(),
             http,
         })
     }
@@ -61,7 +68,7 @@ impl AdminClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Option<Value>, ClientError> {
-        let url = format!("{}/admin{path}", self.base);
+        let url = format!("{}/admin{}{path}", self.base, self.scope);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request

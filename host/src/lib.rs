@@ -14,11 +14,13 @@ pub mod cli;
 pub mod client;
 pub mod db;
 pub mod http;
+pub mod policy;
 pub mod registry;
 pub mod routing;
 pub mod runtime;
 pub mod settings;
 pub mod telemetry;
+pub mod tenancy;
 
 pub use app::Application;
 pub use settings::Settings;

@@ -2,14 +2,19 @@
 //! variables → command-line flags. Environment and flags arrive together from
 //! clap (a flag wins over its variable); the file is read here. Everything is
 //! validated once, at start, with messages that name the setting at fault.
+//! What applies to one tenant × service (limits, settings, prefix, outbound
+//! hosts) is resolved by [`crate::policy`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use serde::Deserialize;
+
+use crate::policy::{DeploymentLimitsLayer, Policy, ServiceLayer, TenantLayer};
+use crate::tenancy::{Tenancy, TenancyLayer};
 
 /// Why the settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +33,7 @@ pub enum SettingsError {
     },
 }
 
-fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         setting,
         message: message.into(),
@@ -65,28 +70,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Resource limits applied to every request of every service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// How long a request may run inside a service.
-    pub request_timeout: Duration,
-    /// Largest linear memory an instance may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Largest component the admin API accepts, in bytes.
-    pub max_component_bytes: usize,
-}
-
-/// What the operator configures for one service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceConfig {
-    /// Where the service is mounted, instead of `/<name>`.
-    pub prefix: Option<String>,
-    /// Values for the settings the service reads.
-    pub settings: BTreeMap<String, String>,
-}
-
 /// The fully resolved, validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -97,12 +80,18 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     pub log: String,
     pub log_format: LogFormat,
-    pub limits: Limits,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest component the admin API accepts, in bytes.
+    pub max_component_bytes: usize,
     /// Use wasmtime's pooling allocator (falls back to on-demand if refused).
     pub pooling: bool,
     /// Most instances alive at once (pooling allocator slots).
     pub max_instances: u32,
-    pub services: BTreeMap<String, ServiceConfig>,
+    /// How a request's tenant is found.
+    pub tenancy: Tenancy,
+    /// What applies to each tenant × service.
+    pub policy: Arc<Policy>,
 }
 
 /// One layer of settings: every field optional, later layers win. This is
@@ -122,16 +111,62 @@ pub struct Layer {
     #[serde(default)]
     pub runtime: RuntimeLayer,
     #[serde(default)]
+    pub tenancy: TenancyLayer,
+    #[serde(default)]
     pub services: BTreeMap<String, ServiceLayer>,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantLayer>,
 }
 
+/// `[limits]`: server-wide limits, the default tenant quota, and the
+/// defaults of every deployment's limits.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsLayer {
     pub max_body_bytes: Option<usize>,
+    pub max_component_bytes: Option<usize>,
+    pub tenant_max_concurrency: Option<u32>,
     pub request_timeout_ms: Option<u64>,
     pub memory_mb: Option<usize>,
-    pub max_component_bytes: Option<usize>,
+    pub max_concurrency: Option<u32>,
+    pub max_rows: Option<u64>,
+    pub max_result_bytes: Option<u64>,
+    pub max_statements: Option<u32>,
+    pub max_response_bytes: Option<usize>,
+    pub statement_timeout_ms: Option<u64>,
+}
+
+impl LimitsLayer {
+    /// The part that applies per deployment.
+    pub fn deployment(&self) -> DeploymentLimitsLayer {
+        DeploymentLimitsLayer {
+            request_timeout_ms: self.request_timeout_ms,
+            memory_mb: self.memory_mb,
+            max_concurrency: self.max_concurrency,
+            max_rows: self.max_rows,
+            max_result_bytes: self.max_result_bytes,
+            max_statements: self.max_statements,
+            max_response_bytes: self.max_response_bytes,
+            statement_timeout_ms: self.statement_timeout_ms,
+        }
+    }
+
+    fn overlay(self, top: LimitsLayer) -> LimitsLayer {
+        let deployment = self.deployment().overlay(top.deployment());
+        LimitsLayer {
+            max_body_bytes: top.max_body_bytes.or(self.max_body_bytes),
+            max_component_bytes: top.max_component_bytes.or(self.max_component_bytes),
+            tenant_max_concurrency: top.tenant_max_concurrency.or(self.tenant_max_concurrency),
+            request_timeout_ms: deployment.request_timeout_ms,
+            memory_mb: deployment.memory_mb,
+            max_concurrency: deployment.max_concurrency,
+            max_rows: deployment.max_rows,
+            max_result_bytes: deployment.max_result_bytes,
+            max_statements: deployment.max_statements,
+            max_response_bytes: deployment.max_response_bytes,
+            statement_timeout_ms: deployment.statement_timeout_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -141,19 +176,9 @@ pub struct RuntimeLayer {
     pub max_instances: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceLayer {
-    pub prefix: Option<String>,
-    #[serde(default)]
-    pub settings: BTreeMap<String, toml::Value>,
-}
-
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "berth-data";
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_MEMORY_MB: usize = 64;
 const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_MAX_INSTANCES: u32 = 1000;
 
@@ -174,13 +199,18 @@ impl Layer {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// `self` overlaid with `top`: every value `top` sets wins.
+    /// `self` overlaid with `top`: every value `top` sets wins; services and
+    /// tenants merge key by key.
     pub fn overlay(self, top: Layer) -> Layer {
         let mut services = self.services;
         for (name, service) in top.services {
-            let entry = services.entry(name).or_default();
-            entry.prefix = service.prefix.or(entry.prefix.take());
-            entry.settings.extend(service.settings);
+            let merged = services.remove(&name).unwrap_or_default().overlay(service);
+            services.insert(name, merged);
+        }
+        let mut tenants = self.tenants;
+        for (name, tenant) in top.tenants {
+            let merged = tenants.remove(&name).unwrap_or_default().overlay(tenant);
+            tenants.insert(name, merged);
         }
         Layer {
             listen: top.listen.or(self.listen),
@@ -190,23 +220,14 @@ impl Layer {
             admin_token: top.admin_token.or(self.admin_token),
             log: top.log.or(self.log),
             log_format: top.log_format.or(self.log_format),
-            limits: LimitsLayer {
-                max_body_bytes: top.limits.max_body_bytes.or(self.limits.max_body_bytes),
-                request_timeout_ms: top
-                    .limits
-                    .request_timeout_ms
-                    .or(self.limits.request_timeout_ms),
-                memory_mb: top.limits.memory_mb.or(self.limits.memory_mb),
-                max_component_bytes: top
-                    .limits
-                    .max_component_bytes
-                    .or(self.limits.max_component_bytes),
-            },
+            limits: self.limits.overlay(top.limits),
             runtime: RuntimeLayer {
                 pooling: top.runtime.pooling.or(self.runtime.pooling),
                 max_instances: top.runtime.max_instances.or(self.runtime.max_instances),
             },
+            tenancy: self.tenancy.overlay(top.tenancy),
             services,
+            tenants,
         }
     }
 
@@ -238,37 +259,21 @@ impl Layer {
             }
             Some(t) => Some(Secret::new(t.trim())),
         };
-        let limits = Limits {
-            max_body_bytes: positive(
-                "limits.max_body_bytes (BERTH_MAX_BODY_BYTES)",
-                self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            )?,
-            request_timeout: Duration::from_millis(positive(
-                "limits.request_timeout_ms (BERTH_REQUEST_TIMEOUT_MS)",
-                self.limits
-                    .request_timeout_ms
-                    .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS),
-            )?),
-            memory_bytes: positive(
-                "limits.memory_mb (BERTH_MEMORY_LIMIT_MB)",
-                self.limits.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-            )? * 1024
-                * 1024,
-            max_component_bytes: positive(
-                "limits.max_component_bytes (BERTH_MAX_COMPONENT_BYTES)",
-                self.limits
-                    .max_component_bytes
-                    .unwrap_or(DEFAULT_MAX_COMPONENT_BYTES),
-            )?,
-        };
+        let max_body_bytes = positive(
+            "limits.max_body_bytes (BERTH_MAX_BODY_BYTES)",
+            self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        )?;
+        let max_component_bytes = positive(
+            "limits.max_component_bytes (BERTH_MAX_COMPONENT_BYTES)",
+            self.limits
+                .max_component_bytes
+                .unwrap_or(DEFAULT_MAX_COMPONENT_BYTES),
+        )?;
         let max_instances = positive(
             "runtime.max_instances (BERTH_MAX_INSTANCES)",
             self.runtime.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
         )?;
-        let mut services = BTreeMap::new();
-        for (name, service) in self.services {
-            services.insert(name.clone(), resolve_service(&name, service)?);
-        }
+        let policy = Policy::new(&self.limits, self.services, self.tenants)?;
         Ok(Settings {
             listen,
             data_dir,
@@ -277,15 +282,17 @@ impl Layer {
             admin_token,
             log: self.log.unwrap_or_else(|| "info".into()),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
-            limits,
+            max_body_bytes,
+            max_component_bytes,
             pooling: self.runtime.pooling.unwrap_or(true),
             max_instances,
-            services,
+            tenancy: self.tenancy.resolve()?,
+            policy: Arc::new(policy),
         })
     }
 }
 
-fn positive<T: PartialOrd + Default + fmt::Display>(
+pub(crate) fn positive<T: PartialOrd + Default + fmt::Display>(
     setting: &'static str,
     value: T,
 ) -> Result<T, SettingsError> {
@@ -311,35 +318,10 @@ fn validate_database_url(url: String) -> Result<String, SettingsError> {
     }
 }
 
-fn resolve_service(name: &str, layer: ServiceLayer) -> Result<ServiceConfig, SettingsError> {
-    if let Some(prefix) = &layer.prefix {
-        crate::routing::validate_prefix(prefix)
-            .map_err(|message| invalid("services.<name>.prefix", format!("{name}: {message}")))?;
-    }
-    let mut settings = BTreeMap::new();
-    for (key, value) in layer.settings {
-        let text = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
-                value.to_string()
-            }
-            _ => {
-                return Err(invalid(
-                    "services.<name>.settings",
-                    format!("{name}.{key}: only strings, numbers and booleans are allowed"),
-                ));
-            }
-        };
-        settings.insert(key, text);
-    }
-    Ok(ServiceConfig {
-        prefix: layer.prefix,
-        settings,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn layer(toml: &str) -> Layer {
@@ -352,8 +334,9 @@ mod tests {
         assert_eq!(settings.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(settings.plugins_dir, Path::new("berth-data/plugins"));
         assert_eq!(settings.database_url, "sqlite://berth-data/berth.db");
-        assert_eq!(settings.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(settings.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert!(settings.admin_token.is_none());
+        assert_eq!(settings.tenancy, Tenancy::Off);
     }
 
     #[test]
@@ -369,6 +352,10 @@ mod tests {
         );
         let env = Layer {
             listen: Some("0.0.0.0:7000".into()),
+            limits: LimitsLayer {
+                memory_mb: Some(48),
+                ..LimitsLayer::default()
+            },
             ..Layer::default()
         };
         let settings = Layer::default()
@@ -379,31 +366,9 @@ mod tests {
         assert_eq!(settings.listen, "0.0.0.0:7000".parse().unwrap());
         assert_eq!(settings.data_dir, Path::new("/srv/berth"));
         assert_eq!(settings.plugins_dir, Path::new("/srv/berth/plugins"));
-        assert_eq!(settings.limits.request_timeout, Duration::from_secs(2));
-        assert_eq!(settings.limits.memory_bytes, 32 * 1024 * 1024);
-    }
-
-    #[test]
-    fn service_settings_merge_key_by_key_and_become_text() {
-        let file = layer(
-            r#"
-            [services.hello]
-            prefix = "/greet"
-            settings = { greeting = "Howdy", shout = true, times = 3 }
-            "#,
-        );
-        let top = layer(
-            r#"
-            [services.hello.settings]
-            greeting = "Hi"
-            "#,
-        );
-        let settings = file.overlay(top).resolve().unwrap();
-        let hello = &settings.services["hello"];
-        assert_eq!(hello.prefix.as_deref(), Some("/greet"));
-        assert_eq!(hello.settings["greeting"], "Hi");
-        assert_eq!(hello.settings["shout"], "true");
-        assert_eq!(hello.settings["times"], "3");
+        let limits = settings.policy.deployment("default", "any").limits;
+        assert_eq!(limits.request_timeout, Duration::from_secs(2));
+        assert_eq!(limits.memory_bytes, 48 * 1024 * 1024);
     }
 
     #[test]

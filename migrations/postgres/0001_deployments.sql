@@ -35,3 +35,9 @@ CREATE TABLE plugin_files (
     service TEXT,
     seen_at TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 );
+
+-- Tenants created through the admin API (those in berth.toml exist anyway).
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);

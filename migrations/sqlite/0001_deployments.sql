@@ -41,3 +41,9 @@ CREATE TABLE plugin_files (
     service TEXT,
     seen_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+
+-- Tenants created through the admin API (those in berth.toml exist anyway).
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);

@@ -24,6 +24,7 @@ pub mod db;
 mod http;
 mod json;
 mod manifest;
+pub mod outbound;
 mod router;
 
 /// The generated bindings of the `berth:service` world.

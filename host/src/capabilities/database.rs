@@ -1,8 +1,8 @@
 //! `berth:service/database`: SQL on the deployment's own namespace. The
 //! namespace (see `db::namespace`) does the work and the sandboxing; this
 //! module gives it to the guest, keeps open transactions in the store's
-//! resource table, and refuses everything when the deployment was not granted
-//! the database.
+//! resource table, counts statements against the request's budget, and
+//! refuses everything when the deployment was not granted the database.
 
 use std::sync::Arc;
 
@@ -12,29 +12,51 @@ use crate::bindings::berth::service::database::{
     Error, Host, HostTransaction, Rows, Value, add_to_linker as link,
 };
 use crate::bindings::berth::service::types::Dialect;
-use crate::db::namespace::{Namespace, NamespaceTx};
+use crate::db::namespace::{Namespace, NamespaceTx, ResultLimits};
 use crate::runtime::ServiceState;
 
 /// The host side of a guest's `transaction` resource.
 pub struct Transaction(NamespaceTx);
 
-/// Per-request database state: the namespace, when granted.
-#[derive(Clone, Default)]
+/// Per-request database state: the namespace (when granted) and what is
+/// left of the request's budget.
+#[derive(Default)]
 pub struct DatabaseCtx {
     namespace: Option<Arc<Namespace>>,
+    results: ResultLimits,
+    statements_left: u32,
+    max_statements: u32,
 }
 
 impl DatabaseCtx {
-    pub fn new(namespace: Option<Arc<Namespace>>) -> DatabaseCtx {
-        DatabaseCtx { namespace }
+    pub fn new(
+        namespace: Option<Arc<Namespace>>,
+        results: ResultLimits,
+        max_statements: u32,
+    ) -> DatabaseCtx {
+        DatabaseCtx {
+            namespace,
+            results,
+            statements_left: max_statements,
+            max_statements,
+        }
     }
 
-    fn namespace(&self) -> Result<&Arc<Namespace>, Error> {
-        self.namespace.as_ref().ok_or_else(|| {
+    /// The namespace, charging one statement to the budget.
+    fn charge(&mut self) -> Result<&Arc<Namespace>, Error> {
+        let namespace = self.namespace.as_ref().ok_or_else(|| {
             Error::NotPermitted(
                 "this service did not declare the database capability in its manifest".into(),
             )
-        })
+        })?;
+        if self.statements_left == 0 {
+            return Err(Error::LimitExceeded(format!(
+                "a request may run at most {} statements",
+                self.max_statements
+            )));
+        }
+        self.statements_left -= 1;
+        Ok(namespace)
     }
 }
 
@@ -59,8 +81,9 @@ impl Host for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
-        Ok(match self.ctx.namespace() {
-            Ok(ns) => ns.query(&sql, params).await,
+        let limits = self.ctx.results;
+        Ok(match self.ctx.charge() {
+            Ok(ns) => ns.query(&sql, params, limits).await,
             Err(e) => Err(e),
         })
     }
@@ -70,14 +93,14 @@ impl Host for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        Ok(match self.ctx.namespace() {
+        Ok(match self.ctx.charge() {
             Ok(ns) => ns.execute(&sql, params).await,
             Err(e) => Err(e),
         })
     }
 
     async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, Error>> {
-        let tx = match self.ctx.namespace() {
+        let tx = match self.ctx.charge() {
             Ok(ns) => ns.begin().await,
             Err(e) => Err(e),
         };
@@ -95,8 +118,12 @@ impl HostTransaction for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
+        let limits = self.ctx.results;
+        if let Err(e) = self.ctx.charge() {
+            return Ok(Err(e));
+        }
         let tx = self.table.get_mut(&this)?;
-        Ok(tx.0.query(&sql, params).await)
+        Ok(tx.0.query(&sql, params, limits).await)
     }
 
     async fn execute(
@@ -105,6 +132,9 @@ impl HostTransaction for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
+        if let Err(e) = self.ctx.charge() {
+            return Ok(Err(e));
+        }
         let tx = self.table.get_mut(&this)?;
         Ok(tx.0.execute(&sql, params).await)
     }

@@ -5,6 +5,7 @@
 
 pub mod database;
 pub mod log;
+pub mod outbound;
 pub mod settings;
 pub mod wasi;
 
@@ -20,5 +21,6 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<ServiceState>> {
     database::add_to_linker(&mut linker)?;
     settings::add_to_linker(&mut linker)?;
     log::add_to_linker(&mut linker)?;
+    outbound::add_to_linker(&mut linker)?;
     Ok(linker)
 }

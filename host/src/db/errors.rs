@@ -39,6 +39,10 @@ fn classify_code(code: Option<&str>, message: String) -> Error {
     match code {
         // SQLite: SQLITE_AUTH (the sandbox's authorizer said no).
         Some("23") => Error::NotPermitted(message),
+        // SQLite: SQLITE_INTERRUPT, from the statement clock.
+        Some("9") => Error::LimitExceeded(format!(
+            "the statement ran too long and was interrupted ({message})"
+        )),
         // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
         Some(c) if is_sqlite_code(c, &[5, 6]) => Error::Unavailable(message),
         // SQLite: SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN.

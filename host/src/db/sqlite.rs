@@ -2,9 +2,11 @@
 //! sandbox put on every namespace connection so that whatever SQL a service
 //! sends, it reaches only its own database file.
 
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use libsqlite3_sys as ffi;
 use sqlx::SqliteConnection;
@@ -154,4 +156,76 @@ unsafe extern "C" fn authorize(
 fn is_internal(table: &str) -> bool {
     table.len() >= INTERNAL_PREFIX.len()
         && table[..INTERNAL_PREFIX.len()].eq_ignore_ascii_case(INTERNAL_PREFIX)
+}
+
+/// Per-connection state of the statement clock.
+struct StatementClock {
+    /// When the running statement started, in ns since `EPOCH`.
+    started: AtomicU64,
+    /// How long a statement may run, in ms; shared with the namespace so
+    /// that a redeploy with other limits applies to open connections.
+    timeout_ms: Arc<AtomicU64>,
+}
+
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Interrupts any statement that runs longer than `timeout_ms` (a recursive
+/// CTE that never ends, say): SQLite reports `SQLITE_INTERRUPT` and the
+/// connection is free again. A statement start is seen through the trace
+/// hook, elapsed time is checked from the progress handler.
+pub async fn limit_statement_time(
+    conn: &mut SqliteConnection,
+    timeout_ms: Arc<AtomicU64>,
+) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let clock = Box::into_raw(Box::new(StatementClock {
+        started: AtomicU64::new(now_ns()),
+        timeout_ms,
+    }));
+    // SAFETY: `db` is live and locked. `clock` stays valid until SQLite
+    // reports the connection closing (SQLITE_TRACE_CLOSE), when `trace` frees
+    // it; no callback runs after that.
+    unsafe {
+        ffi::sqlite3_trace_v2(
+            db,
+            (ffi::SQLITE_TRACE_STMT | ffi::SQLITE_TRACE_CLOSE) as c_uint,
+            Some(trace),
+            clock.cast(),
+        );
+        ffi::sqlite3_progress_handler(db, 10_000, Some(progress), clock.cast());
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn trace(
+    mask: c_uint,
+    context: *mut c_void,
+    _p: *mut c_void,
+    _x: *mut c_void,
+) -> c_int {
+    let clock = context.cast::<StatementClock>();
+    if mask == ffi::SQLITE_TRACE_STMT as c_uint {
+        // SAFETY: valid until the close event below.
+        unsafe { (*clock).started.store(now_ns(), Ordering::Relaxed) };
+    } else if mask == ffi::SQLITE_TRACE_CLOSE as c_uint {
+        // SAFETY: created by `Box::into_raw` in `limit_statement_time`;
+        // the connection is closing, so no callback will use it again.
+        drop(unsafe { Box::from_raw(clock) });
+    }
+    0
+}
+
+unsafe extern "C" fn progress(context: *mut c_void) -> c_int {
+    // SAFETY: valid while the connection is open.
+    let clock = unsafe { &*context.cast::<StatementClock>() };
+    let elapsed = now_ns().saturating_sub(clock.started.load(Ordering::Relaxed));
+    let limit = clock
+        .timeout_ms
+        .load(Ordering::Relaxed)
+        .saturating_mul(1_000_000);
+    c_int::from(elapsed > limit)
 }

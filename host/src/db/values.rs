@@ -1,8 +1,12 @@
-//! Typed values between the WIT `database` interface and sqlx.
+//! Typed values between the WIT `database` interface and sqlx, and the
+//! bounded reading of result rows.
 
+use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
+use super::errors::guest_error;
+use super::namespace::ResultLimits;
 use crate::bindings::berth::service::database::{Error, Rows, Value};
 
 pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -18,37 +22,57 @@ pub fn bind_sqlite(query: SqliteQuery<'_>, params: Vec<Value>) -> SqliteQuery<'_
     })
 }
 
-/// Converts rows by the storage class of each value (SQLite is dynamically
-/// typed), reading integers in a column declared `BOOLEAN` as booleans so
-/// that services see what PostgreSQL would give them.
-pub fn sqlite_rows(rows: &[SqliteRow]) -> Result<Rows, Error> {
-    let Some(first) = rows.first() else {
-        return Ok(Rows {
-            columns: Vec::new(),
-            rows: Vec::new(),
-        });
-    };
-    let columns: Vec<String> = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let boolean: Vec<bool> = first
-        .columns()
-        .iter()
-        .map(|c| c.type_info().name().eq_ignore_ascii_case("BOOLEAN"))
-        .collect();
-    let rows = rows
-        .iter()
-        .map(|row| {
-            (0..columns.len())
-                .map(|i| sqlite_value(row, i, boolean[i]))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+/// Reads rows from `stream` until it ends or a limit is passed; then stops
+/// reading (the statement is abandoned) and reports which limit.
+pub async fn read_sqlite_rows<'e>(
+    mut stream: impl futures_util::Stream<Item = Result<SqliteRow, sqlx::Error>> + Unpin + 'e,
+    limits: ResultLimits,
+) -> Result<Rows, Error> {
+    let mut columns: Vec<String> = Vec::new();
+    let mut boolean: Vec<bool> = Vec::new();
+    let mut rows = Vec::new();
+    let mut bytes: u64 = 0;
+    while let Some(row) = stream.try_next().await.map_err(guest_error)? {
+        if columns.is_empty() {
+            columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+            boolean = row
+                .columns()
+                .iter()
+                .map(|c| c.type_info().name().eq_ignore_ascii_case("BOOLEAN"))
+                .collect();
+        }
+        if rows.len() as u64 >= limits.max_rows {
+            return Err(Error::LimitExceeded(format!(
+                "a query may return at most {} rows",
+                limits.max_rows
+            )));
+        }
+        let values = (0..columns.len())
+            .map(|i| sqlite_value(&row, i, boolean[i]))
+            .collect::<Result<Vec<_>, _>>()?;
+        bytes += values.iter().map(size_of_value).sum::<u64>();
+        if bytes > limits.max_bytes {
+            return Err(Error::LimitExceeded(format!(
+                "a query may return at most {} bytes",
+                limits.max_bytes
+            )));
+        }
+        rows.push(values);
+    }
     Ok(Rows { columns, rows })
 }
 
+fn size_of_value(value: &Value) -> u64 {
+    match value {
+        Value::Text(t) => t.len() as u64 + 8,
+        Value::Blob(b) => b.len() as u64 + 8,
+        _ => 8,
+    }
+}
+
+/// Converts by the storage class of each value (SQLite is dynamically
+/// typed), reading integers in a column declared `BOOLEAN` as booleans so
+/// that services see what PostgreSQL would give them.
 fn sqlite_value(row: &SqliteRow, i: usize, boolean: bool) -> Result<Value, Error> {
     let decode = |e: sqlx::Error| Error::Other(format!("cannot read column {i}: {e}"));
     let raw = row.try_get_raw(i).map_err(decode)?;

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,6 +40,18 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         .route("/services/{name}", get(show).put(deploy).delete(undeploy))
         .route("/services/{name}/rollback", post(rollback))
         .route("/services/{name}/history", get(history))
+        .route("/tenants", get(list_tenants))
+        .route(
+            "/tenants/{tenant}",
+            put(create_tenant).delete(delete_tenant),
+        )
+        .route("/tenants/{tenant}/services", get(list))
+        .route(
+            "/tenants/{tenant}/services/{name}",
+            get(show).put(deploy).delete(undeploy),
+        )
+        .route("/tenants/{tenant}/services/{name}/rollback", post(rollback))
+        .route("/tenants/{tenant}/services/{name}/history", get(history))
         .layer(RequestBodyLimitLayer::new(max_component_bytes))
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
@@ -138,27 +150,70 @@ async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError> {
     Ok(views.into_values().collect())
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "services": views(&state).await? })))
+/// The path parameters of a service route: `{name}` and, outside the
+/// default tenant, `{tenant}`.
+#[derive(Debug, Default, Deserialize)]
+struct Target {
+    tenant: Option<String>,
+    name: Option<String>,
+}
+
+impl Target {
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+
+    /// The tenant, which must exist.
+    fn tenant(&self, state: &AppState) -> Result<&str, ApiError> {
+        let tenant = self.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+        if state.registry.has_tenant(tenant) {
+            Ok(tenant)
+        } else {
+            Err(ApiError::Other {
+                status: StatusCode::NOT_FOUND,
+                code: "unknown_tenant",
+                message: format!("tenant `{tenant}` does not exist"),
+            })
+        }
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    target: Option<Path<Target>>,
+) -> Result<Json<Value>, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
+    let services: Vec<ServiceView> = views(&state)
+        .await?
+        .into_iter()
+        .filter(|v| v.tenant == tenant)
+        .collect();
+    Ok(Json(json!({ "tenant": tenant, "services": services })))
 }
 
 async fn show(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    target: Option<Path<Target>>,
 ) -> Result<Json<ServiceView>, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
     views(&state)
         .await?
         .into_iter()
-        .find(|v| v.tenant == DEFAULT_TENANT && v.name == name)
+        .find(|v| v.tenant == tenant && v.name == target.name())
         .map(Json)
-        .ok_or_else(|| not_deployed(&name))
+        .ok_or_else(|| not_deployed(target.name()))
 }
 
 async fn deploy(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    target: Option<Path<Target>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
+    let name = target.name().to_string();
     validate_name(&name).map_err(|message| ApiError::Other {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         code: "invalid_name",
@@ -174,7 +229,7 @@ async fn deploy(
     let report = state
         .registry
         .deploy(DeployRequest {
-            tenant: DEFAULT_TENANT.into(),
+            tenant: tenant.to_string(),
             name: Some(name),
             bytes: Arc::from(body.as_ref()),
             source: Source::Api,
@@ -186,11 +241,13 @@ async fn deploy(
 
 async fn rollback(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    target: Option<Path<Target>>,
 ) -> Result<Json<Value>, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
     let report = state
         .registry
-        .rollback(DEFAULT_TENANT, &name)
+        .rollback(tenant, target.name())
         .await
         .map_err(deploy_error)?;
     Ok(Json(json!({ "deployed": report })))
@@ -198,11 +255,13 @@ async fn rollback(
 
 async fn undeploy(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    target: Option<Path<Target>>,
 ) -> Result<StatusCode, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
     state
         .registry
-        .undeploy(DEFAULT_TENANT, &name, &Source::Api)
+        .undeploy(tenant, target.name(), &Source::Api)
         .await
         .map_err(deploy_error)?;
     Ok(StatusCode::NO_CONTENT)
@@ -215,20 +274,65 @@ struct HistoryQuery {
 
 async fn history(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    target: Option<Path<Target>>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
     let limit = query.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
     let records = state
         .registry
         .host_db()
-        .history(DEFAULT_TENANT, &name, limit)
+        .history(tenant, target.name(), limit)
         .await
         .map_err(unavailable)?;
     if records.is_empty() {
-        return Err(not_deployed(&name));
+        return Err(not_deployed(target.name()));
     }
     Ok(Json(json!({ "history": records })))
+}
+
+async fn list_tenants(State(state): State<AppState>) -> Json<Value> {
+    let tenants: Vec<Value> = state
+        .registry
+        .tenants()
+        .into_iter()
+        .map(|(name, services)| json!({ "name": name, "services": services }))
+        .collect();
+    Json(json!({ "tenants": tenants }))
+}
+
+async fn create_tenant(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    let created = state
+        .registry
+        .create_tenant(&tenant)
+        .await
+        .map_err(deploy_error)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "tenant": tenant, "created": created })),
+    )
+        .into_response())
+}
+
+async fn delete_tenant(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .delete_tenant(&tenant)
+        .await
+        .map_err(deploy_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn not_deployed(name: &str) -> ApiError {

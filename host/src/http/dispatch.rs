@@ -15,10 +15,12 @@ use super::AppState;
 use super::error::ApiError;
 use crate::bindings::{self, Problem};
 use crate::capabilities::database::DatabaseCtx;
+use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::registry::{DEFAULT_TENANT, Target};
+use crate::db::namespace::ResultLimits;
+use crate::registry::Target;
 use crate::routing::Lookup;
-use crate::runtime::{CallError, Invocation, ServiceState};
+use crate::runtime::{CallError, Grants, Invocation, ServiceState};
 
 /// How long a client is asked to wait when instances are exhausted.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -29,9 +31,26 @@ pub async fn dispatch(
 ) -> Result<Response, ApiError> {
     let snapshot = state.registry.snapshot();
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
-    let Some(tenant) = snapshot.tenant(DEFAULT_TENANT) else {
-        return Err(ApiError::NotFound(path.to_string()));
+    let (tenant_name, path) = state
+        .tenancy
+        .resolve(
+            &parts.headers,
+            parts.uri.authority().map(|a| a.as_str()),
+            parts.uri.path(),
+        )
+        .map_err(|e| ApiError::Other {
+            status: StatusCode::BAD_REQUEST,
+            code: "tenant_required",
+            message: e.to_string(),
+        })?;
+    let span = tracing::Span::current();
+    span.record("tenant", tenant_name.as_str());
+    let Some(tenant) = snapshot.tenant(&tenant_name) else {
+        return Err(ApiError::Other {
+            status: StatusCode::NOT_FOUND,
+            code: "unknown_tenant",
+            message: format!("tenant `{tenant_name}` does not exist"),
+        });
     };
     let (target, params) = match tenant.routes.lookup(&parts.method, path) {
         Lookup::Found { target, params } => (target.clone(), params),
@@ -41,15 +60,33 @@ pub async fn dispatch(
                 allowed,
             });
         }
-        Lookup::NotFound => return Err(ApiError::NotFound(path.to_string())),
+        Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
-    let span = tracing::Span::current();
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
-    span.record("tenant", target.deployment.tenant.as_str());
 
-    let body = read_body(body, state.registry.limits().max_body_bytes).await?;
+    // Fast refusals before reading the body or creating anything.
+    let _tenant_slot = target
+        .deployment
+        .tenant_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Other {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "tenant_quota",
+            message: format!("tenant `{tenant_name}` has too many requests in flight"),
+        })?;
+    let _service_slot = target
+        .deployment
+        .service_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded {
+            retry_after: RETRY_AFTER,
+        })?;
+
+    let body = read_body(body, state.max_body_bytes).await?;
     if let Some(schema) = &target.route.request_schema {
         schema
             .check(&body)
@@ -124,13 +161,21 @@ async fn call(
             .to_string(),
         tenant: deployment.tenant.clone(),
     };
-    let limits = state.registry.limits();
-    let store_state = ServiceState::new(
-        &deployment.name,
-        DatabaseCtx::new(deployment.namespace.clone()),
-        SettingsCtx::new(deployment.settings.clone()),
-        limits.memory_bytes,
-    );
+    let limits = &deployment.limits;
+    let store_state = ServiceState::new(Grants {
+        service: deployment.name.clone(),
+        database: DatabaseCtx::new(
+            deployment.namespace.clone(),
+            ResultLimits {
+                max_rows: limits.max_rows,
+                max_bytes: limits.max_result_bytes,
+            },
+            limits.max_statements,
+        ),
+        settings: SettingsCtx::new(deployment.settings.clone()),
+        outbound: OutboundCtx::new(&deployment.name, deployment.outbound.clone()),
+        memory_bytes: limits.memory_bytes,
+    });
     let outcome = Invocation::new(
         state.registry.runtime(),
         store_state,
@@ -139,6 +184,17 @@ async fn call(
     .handle(&deployment.pre, &request)
     .await;
     match outcome {
+        Ok(Ok(response)) if response.body.len() > limits.max_response_bytes => {
+            tracing::error!(service = %deployment.name, bytes = response.body.len(), "service answered more than its response limit");
+            Err(ApiError::Other {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "response_too_large",
+                message: format!(
+                    "the service's response exceeded {} bytes",
+                    limits.max_response_bytes
+                ),
+            })
+        }
         Ok(Ok(response)) => build_response(response, parts.method == Method::HEAD),
         Ok(Err(problem)) => Err(problem_error(problem)),
         Err(CallError::Timeout(after)) => {

@@ -25,16 +25,19 @@ use tracing::Span;
 use crate::db::HostDb;
 use crate::registry::Registry;
 use crate::settings::Secret;
+use crate::tenancy::Tenancy;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub host_db: HostDb,
+    pub tenancy: Tenancy,
+    pub max_body_bytes: usize,
 }
 
-pub fn router(state: AppState, admin_token: Option<&Secret>) -> Router {
-    let limits = state.registry.limits().clone();
+pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes: usize) -> Router {
+    let max_body_bytes = state.max_body_bytes;
     let mut router = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -42,10 +45,10 @@ pub fn router(state: AppState, admin_token: Option<&Secret>) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs));
     if let Some(token) = admin_token {
-        router = router.nest("/admin", admin::router(token, limits.max_component_bytes));
+        router = router.nest("/admin", admin::router(token, max_component_bytes));
     }
     router
-        .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(limits.max_body_bytes)))
+        .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(max_body_bytes)))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -4,14 +4,21 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Html;
+use http::{HeaderMap, Uri};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use crate::registry::{DEFAULT_TENANT, TenantSnapshot};
 
-pub async fn document(State(state): State<AppState>) -> Json<Value> {
+/// The document of the request's tenant (the default one when tenancy is
+/// off or the request names none).
+pub async fn document(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Json<Value> {
     let snapshot = state.registry.snapshot();
-    Json(build(snapshot.tenant(DEFAULT_TENANT).map(|t| t.as_ref())))
+    let tenant = state
+        .tenancy
+        .resolve(&headers, uri.authority().map(|a| a.as_str()), "/")
+        .map_or_else(|_| DEFAULT_TENANT.to_string(), |(t, _)| t);
+    Json(build(snapshot.tenant(&tenant).map(|t| t.as_ref())))
 }
 
 pub async fn docs() -> Html<&'static str> {

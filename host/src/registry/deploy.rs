@@ -15,15 +15,17 @@ use super::manifest;
 use super::{Deployment, Registry, Source};
 use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::DatabaseCtx;
+use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
 use crate::db::{NewDeployment, migrate};
-use crate::runtime::{Invocation, ServiceState};
+use crate::runtime::{Grants, Invocation, ServiceState};
 
 /// How long `describe()` may run.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Capabilities granted to every deployment until per-tenant grants exist.
-const GRANTED: &[Capability] = &[Capability::Database];
+/// Capabilities a deployment may ask for. Outbound HTTP is granted as a
+/// capability but reaches only the hosts the operator allow-lists.
+const GRANTED: &[Capability] = &[Capability::Database, Capability::OutboundHttp];
 
 /// Why a version did not go live. What was live is untouched.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,12 @@ pub fn digest(bytes: &[u8]) -> String {
 impl Registry {
     /// Puts a version live, or explains why not; returns once it serves.
     pub async fn deploy(&self, request: DeployRequest) -> Result<DeployReport, DeployError> {
+        if !self.has_tenant(&request.tenant) {
+            return Err(DeployError::NotFound(format!(
+                "tenant `{}` does not exist",
+                request.tenant
+            )));
+        }
         let digest = digest(&request.bytes);
         let result = self.deploy_recorded(&request, &digest).await;
         let source = &request.source;
@@ -172,7 +180,7 @@ impl Registry {
         let manifest = self.describe(&pre).await?;
         let name = name.unwrap_or(&manifest.name).to_string();
         manifest::validate_name(&name).map_err(DeployError::Manifest)?;
-        let config = self.services.get(&name).cloned().unwrap_or_default();
+        let config = self.policy.deployment(tenant, &name);
         let prefix = config.prefix.clone().unwrap_or_else(|| format!("/{name}"));
         crate::routing::validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
@@ -180,7 +188,7 @@ impl Registry {
         let namespace = if manifest.capabilities.contains(&Capability::Database) {
             Some(
                 self.namespaces
-                    .get(tenant, &name)
+                    .get(tenant, &name, config.limits.statement_timeout)
                     .map_err(DeployError::Internal)?,
             )
         } else {
@@ -197,6 +205,14 @@ impl Registry {
             prefix,
             routes: routes.into_iter().map(Arc::new).collect(),
             loaded_at: SystemTime::now(),
+            service_slots: self
+                .slots
+                .service(tenant, &name, config.limits.max_concurrency),
+            tenant_slots: self
+                .slots
+                .tenant(tenant, self.policy.tenant_max_concurrency(tenant)),
+            limits: config.limits,
+            outbound: config.outbound,
             manifest,
             name,
         })
@@ -323,6 +339,7 @@ impl Registry {
     /// Brings back every version recorded live, as it was: after a restart
     /// (or a crash), each service is at exactly one complete version.
     pub async fn restore(&self) -> Vec<String> {
+        self.restore_tenants().await;
         let records = match self.host_db.live().await {
             Ok(records) => records,
             Err(error) => {
@@ -332,6 +349,7 @@ impl Registry {
         };
         let mut restored = Vec::new();
         for record in records {
+            self.add_tenant(&record.tenant).await;
             let result = async {
                 let bytes = self
                     .artifacts
@@ -351,7 +369,8 @@ impl Registry {
             }
             .await;
             match result {
-                Ok(report) => restored.push(report.name),
+                Ok(report) if report.tenant == super::DEFAULT_TENANT => restored.push(report.name),
+                Ok(report) => restored.push(format!("{}/{}", report.tenant, report.name)),
                 Err(error) => tracing::error!(
                     tenant = %record.tenant, service = %record.service, %error,
                     "cannot restore the live version"
@@ -362,12 +381,17 @@ impl Registry {
     }
 
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
-        let state = ServiceState::new(
-            "(describe)",
-            DatabaseCtx::default(),
-            SettingsCtx::default(),
-            self.limits.memory_bytes,
-        );
+        let state = ServiceState::new(Grants {
+            service: "(describe)".into(),
+            database: DatabaseCtx::default(),
+            settings: SettingsCtx::default(),
+            outbound: OutboundCtx::default(),
+            memory_bytes: self
+                .policy
+                .deployment(super::DEFAULT_TENANT, "(describe)")
+                .limits
+                .memory_bytes,
+        });
         Invocation::new(&self.runtime, state, DESCRIBE_TIMEOUT)
             .describe(pre)
             .await

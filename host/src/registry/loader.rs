@@ -1,7 +1,9 @@
-//! The plugins directory. At start: restore what the records say is live,
-//! then deploy the files that changed while berth was down and take out the
-//! services whose files were removed. While running, the watcher calls
-//! [`Registry::sync_file`] for every file that changes.
+//! The plugins directory: `*.wasm` files at its top belong to the default
+//! tenant, files in `<tenant>/` folders to that tenant. At start: restore
+//! what the records say is live, then deploy the files that changed while
+//! berth was down and take out the services whose files were removed. While
+//! running, the watcher calls [`Registry::sync_file`] for every file that
+//! changes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use super::{DEFAULT_TENANT, DeployRequest, Registry, Source, digest};
 /// What loading at start did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LoadSummary {
-    /// Services brought back from the records.
+    /// Services brought back from the records (`tenant/name` outside the
+    /// default tenant).
     pub restored: Vec<String>,
     /// Services deployed from files that were new or changed.
     pub deployed: Vec<String>,
@@ -38,21 +41,39 @@ pub enum FileOutcome {
     Removed(Option<String>),
 }
 
-/// The `*.wasm` files directly in `dir`, sorted by name.
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+}
+
+/// The tenant a plugin file belongs to, if it is where plugin files go.
+pub fn tenant_of(dir: &Path, path: &Path) -> Option<String> {
+    let parent = path.parent()?;
+    if parent == dir {
+        return Some(DEFAULT_TENANT.to_string());
+    }
+    (parent.parent()? == dir)
+        .then(|| parent.file_name()?.to_str().map(str::to_string))
+        .flatten()
+}
+
+/// The plugin files in `dir` and its tenant folders, sorted.
 pub fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if is_plugin_file(&path) && path.is_file() {
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path)? {
+                let inner = inner?.path();
+                if is_plugin_file(&inner) && inner.is_file() {
+                    files.push(inner);
+                }
+            }
+        } else if is_plugin_file(&path) && path.is_file() {
             files.push(path);
         }
     }
     files.sort();
     Ok(files)
-}
-
-pub fn is_plugin_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "wasm")
 }
 
 impl Registry {
@@ -67,11 +88,11 @@ impl Registry {
         for seen in self.host_db.files_seen().await.unwrap_or_default() {
             let path = PathBuf::from(seen);
             if !files.contains(&path) {
-                self.sync_file(&path, Trigger::Startup).await;
+                self.sync_file(dir, &path, Trigger::Startup).await;
             }
         }
         for path in &files {
-            match self.sync_file(path, Trigger::Startup).await {
+            match self.sync_file(dir, path, Trigger::Startup).await {
                 FileOutcome::Deployed(name) => summary.deployed.push(name),
                 FileOutcome::Refused => summary.refused.push(path.clone()),
                 FileOutcome::Unchanged | FileOutcome::Removed(_) => {}
@@ -83,7 +104,10 @@ impl Registry {
     /// Brings the service a plugin file provides in line with the file:
     /// deploys its content, undeploys the service when the file is gone. A
     /// file that fails is retried when it changes again, never in a loop.
-    pub async fn sync_file(&self, path: &Path, trigger: Trigger) -> FileOutcome {
+    pub async fn sync_file(&self, dir: &Path, path: &Path, trigger: Trigger) -> FileOutcome {
+        let Some(tenant) = tenant_of(dir, path) else {
+            return FileOutcome::Unchanged;
+        };
         let key = path.display().to_string();
         let seen = self.host_db.file_seen(&key).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the plugin file records");
@@ -93,7 +117,7 @@ impl Registry {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return self
-                    .file_removed(path, &key, seen.and_then(|(_, service)| service))
+                    .file_removed(&tenant, path, &key, seen.and_then(|(_, service)| service))
                     .await;
             }
             Err(error) => {
@@ -104,18 +128,24 @@ impl Registry {
         let digest = digest(&bytes);
         let unchanged = match trigger {
             Trigger::Startup => seen.as_ref().is_some_and(|(d, _)| *d == digest),
-            Trigger::Changed => self.snapshot().deployments().any(|d| {
-                d.tenant == DEFAULT_TENANT
-                    && d.digest == digest
-                    && d.source == Source::File(path.to_path_buf())
+            Trigger::Changed => self.snapshot().tenant(&tenant).is_some_and(|t| {
+                t.services
+                    .values()
+                    .any(|d| d.digest == digest && d.source == Source::File(path.to_path_buf()))
             }),
         };
         if unchanged {
             return FileOutcome::Unchanged;
         }
+        if tenant != DEFAULT_TENANT
+            && let Err(error) = self.create_tenant(&tenant).await
+        {
+            tracing::error!(file = %path.display(), %error, "cannot create the tenant of a plugin folder");
+            return FileOutcome::Refused;
+        }
         let result = self
             .deploy(DeployRequest {
-                tenant: DEFAULT_TENANT.into(),
+                tenant: tenant.clone(),
                 name: None,
                 bytes: Arc::from(bytes),
                 source: Source::File(path.to_path_buf()),
@@ -133,7 +163,7 @@ impl Registry {
             && previous != service
         {
             // The file now provides another service: the old one goes.
-            self.undeploy_if_from(path, previous).await;
+            self.undeploy_if_from(&tenant, path, previous).await;
         }
         if let Err(error) = self
             .host_db
@@ -145,9 +175,15 @@ impl Registry {
         outcome
     }
 
-    async fn file_removed(&self, path: &Path, key: &str, service: Option<String>) -> FileOutcome {
+    async fn file_removed(
+        &self,
+        tenant: &str,
+        path: &Path,
+        key: &str,
+        service: Option<String>,
+    ) -> FileOutcome {
         if let Some(service) = &service {
-            self.undeploy_if_from(path, service).await;
+            self.undeploy_if_from(tenant, path, service).await;
         }
         if let Err(error) = self.host_db.forget_file(key).await {
             tracing::warn!(%error, "cannot forget the plugin file");
@@ -157,17 +193,37 @@ impl Registry {
 
     /// Undeploys `service` if its live version still comes from `path` (and
     /// not, say, from a later admin deploy).
-    async fn undeploy_if_from(&self, path: &Path, service: &str) {
+    async fn undeploy_if_from(&self, tenant: &str, path: &Path, service: &str) {
         let snapshot = self.snapshot();
         let from_file = snapshot
-            .deployment(DEFAULT_TENANT, service)
+            .deployment(tenant, service)
             .is_some_and(|d| d.source == Source::File(path.to_path_buf()));
         if from_file
             && let Err(error) = self
-                .undeploy(DEFAULT_TENANT, service, &Source::File(path.to_path_buf()))
+                .undeploy(tenant, service, &Source::File(path.to_path_buf()))
                 .await
         {
-            tracing::error!(service, %error, "cannot undeploy the service of a removed file");
+            tracing::error!(tenant, service, %error, "cannot undeploy the service of a removed file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_at_the_top_belong_to_the_default_tenant_and_folders_name_theirs() {
+        let dir = Path::new("/plugins");
+        assert_eq!(
+            tenant_of(dir, Path::new("/plugins/a.wasm")).as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            tenant_of(dir, Path::new("/plugins/acme/a.wasm")).as_deref(),
+            Some("acme")
+        );
+        assert_eq!(tenant_of(dir, Path::new("/plugins/acme/deep/a.wasm")), None);
+        assert_eq!(tenant_of(dir, Path::new("/elsewhere/a.wasm")), None);
     }
 }

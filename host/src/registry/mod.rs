@@ -9,6 +9,8 @@ mod deploy;
 mod loader;
 mod manifest;
 mod schema;
+mod slots;
+mod tenants;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -25,11 +27,14 @@ pub use manifest::{RouteSpec, validate_name};
 pub use schema::Invalid;
 pub use watch::watch;
 
+use tokio::sync::Semaphore;
+
 use crate::bindings::{Manifest, ServicePre};
+use crate::capabilities::outbound::AllowList;
 use crate::db::{HostDb, Namespace, Namespaces};
+use crate::policy::{Limits, Policy};
 use crate::routing::{RouteError, RouteTable, RouteTableBuilder};
 use crate::runtime::{Runtime, ServiceState};
-use crate::settings::{Limits, ServiceConfig};
 
 /// The tenant used while multi-tenancy is off.
 pub const DEFAULT_TENANT: &str = "default";
@@ -84,6 +89,12 @@ pub struct Deployment {
     pub prefix: String,
     pub routes: Vec<Arc<RouteSpec>>,
     pub loaded_at: SystemTime,
+    pub limits: Limits,
+    pub outbound: AllowList,
+    /// Slots shared by every version of this service of this tenant.
+    pub service_slots: Arc<Semaphore>,
+    /// Slots shared by every service of this tenant.
+    pub tenant_slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -173,8 +184,8 @@ pub struct Registry {
     host_db: HostDb,
     artifacts: ArtifactStore,
     namespaces: Arc<Namespaces>,
-    limits: Limits,
-    services: BTreeMap<String, ServiceConfig>,
+    policy: Arc<Policy>,
+    slots: slots::Slots,
     current: ArcSwap<Snapshot>,
     deploying: tokio::sync::Mutex<()>,
 }
@@ -185,24 +196,24 @@ pub struct RegistryParts {
     pub host_db: HostDb,
     pub artifacts: ArtifactStore,
     pub namespaces: Arc<Namespaces>,
-    pub limits: Limits,
-    pub services: BTreeMap<String, ServiceConfig>,
+    pub policy: Arc<Policy>,
 }
 
 impl Registry {
+    /// A registry with the default tenant and the configured ones, nothing
+    /// deployed yet.
     pub fn new(parts: RegistryParts) -> Registry {
-        let mut tenants = BTreeMap::new();
-        tenants.insert(
-            DEFAULT_TENANT.to_string(),
-            Arc::new(TenantSnapshot::default()),
-        );
+        let tenants = std::iter::once(DEFAULT_TENANT)
+            .chain(parts.policy.tenants())
+            .map(|t| (t.to_string(), Arc::new(TenantSnapshot::default())))
+            .collect();
         Registry {
             runtime: parts.runtime,
             host_db: parts.host_db,
             artifacts: parts.artifacts,
             namespaces: parts.namespaces,
-            limits: parts.limits,
-            services: parts.services,
+            policy: parts.policy,
+            slots: slots::Slots::default(),
             current: ArcSwap::from_pointee(Snapshot { tenants }),
             deploying: tokio::sync::Mutex::new(()),
         }
@@ -221,7 +232,7 @@ impl Registry {
         &self.host_db
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 }

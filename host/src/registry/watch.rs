@@ -1,4 +1,4 @@
-//! Watching the plugins directory: changes are debounced (a file being
+//! Watching the plugins directory (and its tenant folders): changes are debounced (a file being
 //! written is deployed once it has been quiet for a moment; dropping a file
 //! in with an atomic rename is the reliable way), then each changed
 //! `*.wasm` is synced.
@@ -15,7 +15,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio_util::sync::CancellationToken;
 
 use super::Registry;
-use super::loader::{Trigger, is_plugin_file};
+use super::loader::{Trigger, is_plugin_file, tenant_of};
 
 /// How long a file must be quiet before it is read.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -43,7 +43,7 @@ pub fn watch(
     })
     .context("cannot start the plugins dir watcher")?;
     debouncer
-        .watch(dir, RecursiveMode::NonRecursive)
+        .watch(dir, RecursiveMode::Recursive)
         .with_context(|| format!("cannot watch the plugins dir {}", dir.display()))?;
     let dir = dir.to_path_buf();
     tokio::spawn(async move {
@@ -63,11 +63,11 @@ pub fn watch(
                         .iter()
                         .filter(|event| changes_content(&event.kind))
                         .flat_map(|event| event.paths.iter())
-                        .filter(|path| path.parent() == Some(dir.as_path()) && is_plugin_file(path))
+                        .filter(|path| is_plugin_file(path) && tenant_of(&dir, path).is_some())
                         .cloned()
                         .collect();
                     for path in paths {
-                        let outcome = registry.sync_file(&path, Trigger::Changed).await;
+                        let outcome = registry.sync_file(&dir, &path, Trigger::Changed).await;
                         tracing::debug!(file = %path.display(), ?outcome, "plugin file synced");
                     }
                 }

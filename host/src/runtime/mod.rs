@@ -8,4 +8,4 @@ mod state;
 
 pub use engine::{Runtime, RuntimeOptions};
 pub use invoke::{CallError, Invocation};
-pub use state::ServiceState;
+pub use state::{Grants, ServiceState};

@@ -6,6 +6,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::log::LogCtx;
+use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
 use crate::capabilities::wasi::WasiState;
 
@@ -15,24 +16,30 @@ pub struct ServiceState {
     pub(crate) database: DatabaseCtx,
     pub(crate) settings: SettingsCtx,
     pub(crate) log: LogCtx,
+    pub(crate) outbound: OutboundCtx,
     pub(crate) limits: StoreLimits,
 }
 
+/// What a request's store is made of.
+pub struct Grants {
+    pub service: String,
+    pub database: DatabaseCtx,
+    pub settings: SettingsCtx,
+    pub outbound: OutboundCtx,
+    pub memory_bytes: usize,
+}
+
 impl ServiceState {
-    pub fn new(
-        service: &str,
-        database: DatabaseCtx,
-        settings: SettingsCtx,
-        memory_bytes: usize,
-    ) -> ServiceState {
+    pub fn new(grants: Grants) -> ServiceState {
         ServiceState {
             wasi: WasiState::new(),
             table: ResourceTable::new(),
-            database,
-            settings,
-            log: LogCtx::new(service),
+            database: grants.database,
+            settings: grants.settings,
+            log: LogCtx::new(&grants.service),
+            outbound: grants.outbound,
             limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
+                .memory_size(grants.memory_bytes)
                 .table_elements(100_000)
                 .instances(64)
                 .tables(64)

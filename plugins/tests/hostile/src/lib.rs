@@ -130,7 +130,7 @@ impl Service for Hostile {
             routes: router().describe(),
             migrations: migrations(),
             settings: Vec::new(),
-            capabilities: vec![Capability::Database],
+            capabilities: vec![Capability::Database, Capability::OutboundHttp],
         }
     }
 

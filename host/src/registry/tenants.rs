@@ -1,0 +1,94 @@
+//! Tenants: the default one, those named in the settings, and those created
+//! through the admin API (recorded in the host database). Each has its own
+//! services, settings, limits and data; deleting one takes its services out
+//! but keeps its data on disk.
+
+use std::sync::Arc;
+
+use super::{DEFAULT_TENANT, DeployError, Registry, Snapshot, Source, TenantSnapshot};
+use crate::policy::validate_tenant;
+
+impl Registry {
+    /// Whether `tenant` exists.
+    pub fn has_tenant(&self, tenant: &str) -> bool {
+        self.snapshot().tenant(tenant).is_some()
+    }
+
+    /// Every tenant with the number of its live services.
+    pub fn tenants(&self) -> Vec<(String, usize)> {
+        self.snapshot()
+            .tenants
+            .iter()
+            .map(|(name, t)| (name.clone(), t.services.len()))
+            .collect()
+    }
+
+    /// Creates a tenant (no-op if it exists); whether it was new.
+    pub async fn create_tenant(&self, tenant: &str) -> Result<bool, DeployError> {
+        validate_tenant(tenant).map_err(DeployError::Manifest)?;
+        let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        self.host_db
+            .create_tenant(tenant, &at)
+            .await
+            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        Ok(self.add_tenant(tenant).await)
+    }
+
+    /// Adds a known tenant to the live snapshot.
+    pub(super) async fn add_tenant(&self, tenant: &str) -> bool {
+        let _guard = self.deploying.lock().await;
+        let current = self.current.load_full();
+        if current.tenant(tenant).is_some() {
+            return false;
+        }
+        let mut tenants = current.tenants.clone();
+        tenants.insert(tenant.to_string(), Arc::new(TenantSnapshot::default()));
+        self.current.store(Arc::new(Snapshot { tenants }));
+        tracing::info!(tenant, "tenant created");
+        true
+    }
+
+    /// Brings back the tenants recorded in the host database.
+    pub(super) async fn restore_tenants(&self) {
+        match self.host_db.tenant_names().await {
+            Ok(names) => {
+                for name in names {
+                    self.add_tenant(&name).await;
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot read the tenants"),
+        }
+    }
+
+    /// Takes every service of the tenant out and forgets the tenant. Its
+    /// data stays on disk. The default tenant and configured ones stay.
+    pub async fn delete_tenant(&self, tenant: &str) -> Result<(), DeployError> {
+        if tenant == DEFAULT_TENANT || self.policy.tenants().any(|t| t == tenant) {
+            return Err(DeployError::Conflict(format!(
+                "tenant `{tenant}` is the default or is configured in berth.toml and cannot be deleted"
+            )));
+        }
+        let services: Vec<String> = match self.snapshot().tenant(tenant) {
+            Some(t) => t.services.keys().cloned().collect(),
+            None => {
+                return Err(DeployError::NotFound(format!(
+                    "tenant `{tenant}` does not exist"
+                )));
+            }
+        };
+        for service in services {
+            self.undeploy(tenant, &service, &Source::Api).await?;
+        }
+        self.host_db
+            .delete_tenant(tenant)
+            .await
+            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        let _guard = self.deploying.lock().await;
+        let current = self.current.load_full();
+        let mut tenants = current.tenants.clone();
+        tenants.remove(tenant);
+        self.current.store(Arc::new(Snapshot { tenants }));
+        tracing::info!(tenant, "tenant deleted");
+        Ok(())
+    }
+}
