@@ -14,8 +14,15 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
 /// The services `cargo xtask run` serves.
 const EXAMPLES: &[&str] = &["items", "hello"];
-/// Components only the tests use.
-const TEST_PLUGINS: &[&str] = &["hostile", "not-a-service"];
+/// Components only the tests use (variants are packages of their own, so
+/// that no build overwrites another's artifact).
+const TEST_PLUGINS: &[&str] = &[
+    "hostile",
+    "not-a-service",
+    "hello-v2",
+    "hostile-bad-describe",
+    "hostile-bad-migration",
+];
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -97,23 +104,25 @@ fn ensure_wasm_target() -> Result {
     )
 }
 
-fn build(packages: &[&str], features: &[&str]) -> Result {
+fn build(packages: &[&str]) -> Result {
     let mut command = cargo();
     command.args(["build", "--profile", PROFILE, "--target", WASM_TARGET]);
     for package in packages {
         command.args(["-p", package]);
     }
-    if !features.is_empty() {
-        command.args(["--features", &features.join(",")]);
-    }
     status(&mut command)
 }
 
-fn copy(name: &str, to: &Path) -> Result {
-    let built = target_dir()
-        .join(WASM_TARGET)
-        .join(PROFILE)
-        .join(format!("{name}.wasm"));
+/// Copies a package's built component: libraries are named with `_`, binaries
+/// (command components) keep their `-`.
+fn copy(package: &str, to: &Path) -> Result {
+    let dir = target_dir().join(WASM_TARGET).join(PROFILE);
+    let lib = dir.join(format!("{}.wasm", package.replace('-', "_")));
+    let built = if lib.exists() {
+        lib
+    } else {
+        dir.join(format!("{package}.wasm"))
+    };
     std::fs::copy(&built, to)
         .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), to.display()))?;
     Ok(())
@@ -125,19 +134,8 @@ fn build_plugins() -> Result<PathBuf> {
     let test_out = out.join("test");
     std::fs::create_dir_all(&test_out)
         .map_err(|e| format!("cannot create {}: {e}", test_out.display()))?;
-    // Feature variants first (hello v2 for the hot-swap tests, broken
-    // hostile ones for the refusal tests): the plain build below then leaves
-    // the default artifacts in place.
-    for (package, feature) in [
-        ("hello", "v2"),
-        ("hostile", "bad-describe"),
-        ("hostile", "bad-migration"),
-    ] {
-        build(&[package], &[feature])?;
-        copy(package, &test_out.join(format!("{package}-{feature}.wasm")))?;
-    }
     let all: Vec<&str> = EXAMPLES.iter().chain(TEST_PLUGINS).copied().collect();
-    build(&all, &[])?;
+    build(&all)?;
     for name in EXAMPLES {
         copy(name, &out.join(format!("{name}.wasm")))?;
     }

@@ -72,10 +72,9 @@ pub async fn dispatch(
         .tenant_slots
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError::Other {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "tenant_quota",
-            message: format!("tenant `{tenant_name}` has too many requests in flight"),
+        .map_err(|_| ApiError::TenantQuota {
+            tenant: tenant_name.clone(),
+            retry_after: RETRY_AFTER,
         })?;
     let _service_slot = target
         .deployment

@@ -35,6 +35,11 @@ pub enum ApiError {
     Timeout(Duration),
     #[error("the server is busy")]
     Overloaded { retry_after: Duration },
+    #[error("tenant `{tenant}` has too many requests in flight; retry shortly")]
+    TenantQuota {
+        tenant: String,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("the request could not be read: {0}")]
@@ -73,6 +78,7 @@ impl ApiError {
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::ServiceFailed | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::TenantQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -92,6 +98,7 @@ impl ApiError {
             ApiError::ServiceFailed => "service_failed",
             ApiError::Timeout(_) => "timeout",
             ApiError::Overloaded { .. } => "overloaded",
+            ApiError::TenantQuota { .. } => "tenant_quota",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal => "internal_error",
@@ -121,7 +128,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Overloaded { retry_after } => {
+            ApiError::Overloaded { retry_after } | ApiError::TenantQuota { retry_after, .. } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),

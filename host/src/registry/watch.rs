@@ -31,6 +31,17 @@ fn changes_content(kind: &EventKind) -> bool {
     }
 }
 
+fn folder_files(folder: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_plugin_file(p) && p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Watches `dir` until `shutdown` is cancelled.
 pub fn watch(
     registry: Arc<Registry>,
@@ -59,13 +70,20 @@ pub fn watch(
             };
             match events {
                 Ok(events) => {
-                    let paths: BTreeSet<PathBuf> = events
+                    let mut paths = BTreeSet::new();
+                    for path in events
                         .iter()
                         .filter(|event| changes_content(&event.kind))
                         .flat_map(|event| event.paths.iter())
-                        .filter(|path| is_plugin_file(path) && tenant_of(&dir, path).is_some())
-                        .cloned()
-                        .collect();
+                    {
+                        if is_plugin_file(path) && tenant_of(&dir, path).is_some() {
+                            paths.insert(path.clone());
+                        } else if path.parent() == Some(dir.as_path()) && path.is_dir() {
+                            // A new tenant folder: files may have landed in it
+                            // before the watcher saw the folder.
+                            paths.extend(folder_files(path));
+                        }
+                    }
                     for path in paths {
                         let outcome = registry.sync_file(&dir, &path, Trigger::Changed).await;
                         tracing::debug!(file = %path.display(), ?outcome, "plugin file synced");

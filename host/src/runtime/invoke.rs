@@ -46,7 +46,13 @@ impl Invocation {
             if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's yield_now defers the wake-up until the worker
+                // has polled the I/O driver, so network events keep
+                // flowing while guests spin.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         Invocation { store, timeout }

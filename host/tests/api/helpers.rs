@@ -193,7 +193,7 @@ impl TestApp {
     /// Drops a file into the plugins dir the documented way: written
     /// elsewhere, then renamed into place.
     pub fn drop_plugin(&self, file: &str, bytes: &[u8]) {
-        let temp = self.plugins_dir.path().join(format!(".{file}.partial"));
+        let temp = self.plugins_dir.path().join(format!("{file}.partial"));
         std::fs::write(&temp, bytes).unwrap();
         std::fs::rename(&temp, self.plugins_dir.path().join(file)).unwrap();
     }
@@ -213,6 +213,13 @@ impl TestApp {
             request = request.body(body);
         }
         request.send().await.expect("the admin API answers")
+    }
+
+    /// Deploys a built component under `name` for `tenant`.
+    pub async fn deploy_to(&self, tenant: &str, name: &str, component_name: &str) -> Response {
+        let path = format!("/tenants/{tenant}/services/{name}");
+        self.admin(reqwest::Method::PUT, &path, Some(component(component_name)))
+            .await
     }
 
     /// Deploys a built component under `name` through the admin API.

@@ -12,3 +12,5 @@ mod items;
 mod loading;
 mod observability;
 mod restart;
+mod sandbox;
+mod tenants;

@@ -25,6 +25,196 @@ fn router() -> Router {
             200,
             run_sql,
         )
+        .route(
+            Method::Get,
+            "/memory",
+            "Allocates without end",
+            500,
+            memory_bomb,
+        )
+        .route(
+            Method::Get,
+            "/recurse",
+            "Recurses without end",
+            500,
+            recurse,
+        )
+        .route(Method::Get, "/huge", "Answers with a huge body", 500, huge)
+        .route(
+            Method::Get,
+            "/ambient",
+            "Tries files, environment and sockets",
+            200,
+            ambient,
+        )
+        .route(Method::Get, "/fetch", "Fetches ?url= over HTTP", 200, fetch)
+        .route(
+            Method::Get,
+            "/sql-flood",
+            "Runs statements until refused",
+            200,
+            sql_flood,
+        )
+        .route(
+            Method::Get,
+            "/slow-sql",
+            "Runs a statement that never ends",
+            200,
+            slow_sql,
+        )
+        .route(
+            Method::Get,
+            "/big-query",
+            "Reads a million rows",
+            200,
+            big_query,
+        )
+        .route(
+            Method::Get,
+            "/log-flood",
+            "Logs a hundred thousand lines",
+            200,
+            log_flood,
+        )
+        .route(
+            Method::Get,
+            "/call-flood",
+            "Calls the host without end",
+            504,
+            call_flood,
+        )
+}
+
+fn memory_bomb(_: &Request) -> Result<Response, Problem> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+fn deep(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        std::hint::black_box(deep(n - 1)).wrapping_add(1)
+    }
+}
+
+fn recurse(_: &Request) -> Result<Response, Problem> {
+    let depth = deep(std::hint::black_box(u64::MAX));
+    Ok(Response::json(200, &serde_json::json!({ "depth": depth })))
+}
+
+fn huge(request: &Request) -> Result<Response, Problem> {
+    let mb: usize = request
+        .query_param("mb")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(32);
+    Ok(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: vec![b'x'; mb << 20],
+    })
+}
+
+/// Everything a process normally has and a service must not.
+fn ambient(_: &Request) -> Result<Response, Problem> {
+    let file = std::fs::read_to_string("/etc/passwd")
+        .map(|s| s.len())
+        .map_err(|e| e.to_string());
+    let dir = std::fs::read_dir("/")
+        .map(|d| d.count())
+        .map_err(|e| e.to_string());
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .map_err(|e| e.to_string());
+    let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+    let args: Vec<String> = std::env::args().collect();
+    let tcp = std::net::TcpStream::connect("127.0.0.1:5432")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let dns = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80))
+        .map(|a| a.count())
+        .map_err(|e| e.to_string());
+    Ok(Response::json(
+        200,
+        &serde_json::json!({
+            "file": format!("{file:?}"),
+            "dir": format!("{dir:?}"),
+            "cwd": format!("{cwd:?}"),
+            "env": env,
+            "args": args,
+            "tcp": format!("{tcp:?}"),
+            "dns": format!("{dns:?}"),
+        }),
+    ))
+}
+
+fn fetch(request: &Request) -> Result<Response, Problem> {
+    let url = request.query_param("url").unwrap_or("https://example.com/");
+    Ok(match berth_sdk::outbound::get(url) {
+        Ok(response) => Response::json(
+            200,
+            &serde_json::json!({
+                "status": response.status,
+                "body": String::from_utf8_lossy(&response.body),
+            }),
+        ),
+        Err(error) => Response::json(200, &serde_json::json!({ "error": error })),
+    })
+}
+
+fn sql_flood(_: &Request) -> Result<Response, Problem> {
+    let mut ran = 0u64;
+    let error = loop {
+        match Db.query("SELECT 1", &[]) {
+            Ok(_) => ran += 1,
+            Err(error) => break error,
+        }
+    };
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "ran": ran, "error": format!("{error:?}") }),
+    ))
+}
+
+fn slow_sql(_: &Request) -> Result<Response, Problem> {
+    let result = Db.query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+        &[],
+    );
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "result": format!("{result:?}") }),
+    ))
+}
+
+fn big_query(_: &Request) -> Result<Response, Problem> {
+    let result = Db.query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000000) SELECT x FROM c",
+        &[],
+    );
+    let summary = match result {
+        Ok(rows) => format!("Ok({} rows)", rows.rows.len()),
+        Err(error) => format!("{error:?}"),
+    };
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "result": summary }),
+    ))
+}
+
+fn log_flood(request: &Request) -> Result<Response, Problem> {
+    for i in 0..100_000u32 {
+        log(Level::Info, "flood", &[("i".into(), i.to_string())]);
+    }
+    ok(request)
+}
+
+fn call_flood(_: &Request) -> Result<Response, Problem> {
+    loop {
+        std::hint::black_box(berth_sdk::settings::get("anything"));
+    }
 }
 
 fn ok(_: &Request) -> Result<Response, Problem> {
