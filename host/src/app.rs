@@ -42,6 +42,7 @@ impl Application {
             max_instances: settings.max_instances,
             memory_bytes: settings.policy.max_memory_bytes(),
             cache_dir: Some(settings.data_dir.join("cache")),
+            deadlines: settings.deadlines,
         })?);
         let namespaces = Arc::new(Namespaces::sqlite(settings.data_dir.join("services")));
         let artifacts = ArtifactStore::open(settings.data_dir.join("artifacts"), host_db.clone())?;

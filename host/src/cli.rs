@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Use wasmtime's pooling allocator [default: true].
     #[arg(long, env = "BERTH_POOLING", value_name = "BOOL")]
     pub pooling: Option<bool>,
+    /// Stop services at their deadline [default: true]; off only to measure
+    /// the cost of epoch deadlines.
+    #[arg(long, env = "BERTH_DEADLINES", value_name = "BOOL")]
+    pub deadlines: Option<bool>,
     /// Most service instances alive at once [default: 1000].
     #[arg(long, env = "BERTH_MAX_INSTANCES", value_name = "N")]
     pub max_instances: Option<u32>,
@@ -173,6 +177,7 @@ impl ServeArgs {
             runtime: RuntimeLayer {
                 pooling: self.pooling,
                 max_instances: self.max_instances,
+                deadlines: self.deadlines,
             },
             services: Default::default(),
             tenants: Default::default(),

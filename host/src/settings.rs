@@ -88,6 +88,8 @@ pub struct Settings {
     pub pooling: bool,
     /// Most instances alive at once (pooling allocator slots).
     pub max_instances: u32,
+    /// Stop guests at their deadline (off only to measure its cost).
+    pub deadlines: bool,
     /// How a request's tenant is found.
     pub tenancy: Tenancy,
     /// What applies to each tenant × service.
@@ -174,6 +176,7 @@ impl LimitsLayer {
 pub struct RuntimeLayer {
     pub pooling: Option<bool>,
     pub max_instances: Option<u32>,
+    pub deadlines: Option<bool>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -224,6 +227,7 @@ impl Layer {
             runtime: RuntimeLayer {
                 pooling: top.runtime.pooling.or(self.runtime.pooling),
                 max_instances: top.runtime.max_instances.or(self.runtime.max_instances),
+                deadlines: top.runtime.deadlines.or(self.runtime.deadlines),
             },
             tenancy: self.tenancy.overlay(top.tenancy),
             services,
@@ -286,6 +290,7 @@ impl Layer {
             max_component_bytes,
             pooling: self.runtime.pooling.unwrap_or(true),
             max_instances,
+            deadlines: self.runtime.deadlines.unwrap_or(true),
             tenancy: self.tenancy.resolve()?,
             policy: Arc::new(policy),
         })

@@ -27,6 +27,10 @@ pub struct RuntimeOptions {
     pub memory_bytes: usize,
     /// Where compiled code is cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Stop guests at their deadline (epoch interruption). Turning it off
+    /// only makes sense to measure what it costs: a spinning guest then
+    /// runs until it returns.
+    pub deadlines: bool,
 }
 
 /// The engine and the linker of every capability a service may be granted.
@@ -35,21 +39,22 @@ pub struct Runtime {
     linker: Linker<ServiceState>,
     pooling: bool,
     cache: Option<CompileCache>,
+    deadlines: bool,
     ticker: Arc<AtomicBool>,
 }
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
         let (engine, pooling) = if options.pooling {
-            match Engine::new(&config(Some(&options))) {
+            match Engine::new(&config(&options, true)) {
                 Ok(engine) => (engine, true),
                 Err(e) => {
                     tracing::warn!(error = %e, "the pooling allocator is unavailable here; falling back to on-demand allocation");
-                    (Engine::new(&config(None))?, false)
+                    (Engine::new(&config(&options, false))?, false)
                 }
             }
         } else {
-            (Engine::new(&config(None))?, false)
+            (Engine::new(&config(&options, false))?, false)
         };
         let linker = crate::capabilities::linker(&engine)?;
         let cache = options
@@ -58,18 +63,30 @@ impl Runtime {
             .map(|dir| CompileCache::open(dir, &engine))
             .transpose()?;
         let ticker = Arc::new(AtomicBool::new(true));
-        spawn_ticker(engine.clone(), ticker.clone())?;
+        if options.deadlines {
+            spawn_ticker(engine.clone(), ticker.clone())?;
+        } else {
+            tracing::warn!(
+                "epoch deadlines are off: a service that never returns is never stopped"
+            );
+        }
         Ok(Runtime {
             engine,
             linker,
             pooling,
             cache,
+            deadlines: options.deadlines,
             ticker,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether guests are stopped at their deadline.
+    pub fn deadlines(&self) -> bool {
+        self.deadlines
     }
 
     /// Whether the pooling allocator is in use.
@@ -122,12 +139,12 @@ impl Drop for Runtime {
     }
 }
 
-fn config(pooling: Option<&RuntimeOptions>) -> Config {
+fn config(options: &RuntimeOptions, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.epoch_interruption(true);
+    config.epoch_interruption(options.deadlines);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    if let Some(options) = pooling {
+    if pooling {
         let instances = options.max_instances;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(instances)

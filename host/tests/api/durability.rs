@@ -2,14 +2,13 @@
 //! plugins dir, say what is live; a `kill -9` mid-deploy leaves each service
 //! at one whole version; the compile cache is used and never trusted blindly.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, TestConfig, component, json};
+use crate::helpers::{ADMIN_TOKEN, Server, TestApp, TestConfig, component, free_port, json};
 
 async fn hello_version(app: &TestApp) -> String {
     let (status, body) = json(app.get("/hello/x").await).await;
@@ -105,69 +104,6 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
     }
 }
 
-/// A `berth serve` child process.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &TempDir, plugins: &TempDir, port: u16) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("serve")
-            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BERTH_DATA_DIR", data.path())
-            .env("BERTH_PLUGINS_DIR", plugins.path())
-            .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("BERTH_MAX_INSTANCES", "32")
-            .env("BERTH_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn wait_ready(&self, client: &reqwest::Client) {
-        let started = Instant::now();
-        while !client
-            .get(format!("{}/readyz", self.url))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "berth did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
     let data = TempDir::new().unwrap();
@@ -178,7 +114,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
 
     for round in 0..6u64 {
         let port = free_port();
-        let server = Server::start(&data, &plugins, port);
+        let server = Server::start(&data, &plugins, port, &[]);
         server.wait_ready(&client).await;
         // Deploy continuously; kill at a different moment each round.
         let url = format!("{}/admin/services/hello", server.url);
@@ -204,7 +140,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
         server.kill();
         let _ = deployer.await;
 
-        let server = Server::start(&data, &plugins, port);
+        let server = Server::start(&data, &plugins, port, &[]);
         server.wait_ready(&client).await;
         let answer: Value = client
             .get(format!("{}/hello/x", server.url))

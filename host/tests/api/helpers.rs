@@ -2,7 +2,9 @@
 //! the components the test asks for, port 0, a real HTTP client.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 use berth::Application;
 use berth::settings::{Layer, LimitsLayer, RuntimeLayer};
@@ -127,6 +129,7 @@ impl TestApp {
             runtime: RuntimeLayer {
                 pooling: None,
                 max_instances: Some(64),
+                deadlines: None,
             },
             limits: LimitsLayer::default(),
             ..Layer::default()
@@ -293,4 +296,79 @@ pub async fn error(response: Response, status: u16, code: &str) -> Value {
         "request id differs: {body}"
     );
     body
+}
+
+/// A `berth serve` child process.
+pub struct Server {
+    pub url: String,
+    child: Child,
+}
+
+impl Server {
+    pub fn start(data: &TempDir, plugins: &TempDir, port: u16, env: &[(&str, &str)]) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_DATA_DIR", data.path())
+            .env("BERTH_PLUGINS_DIR", plugins.path())
+            .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("BERTH_MAX_INSTANCES", "32")
+            .env("BERTH_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        let started = Instant::now();
+        while !client
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "berth did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's resident memory, in bytes (Linux).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -273,3 +273,55 @@ async fn outbound_http_reaches_only_allow_listed_hosts() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bombs_leave_the_hosts_resident_memory_bounded() {
+    use crate::helpers::{Server, component, free_port};
+    let data = tempfile::TempDir::new().unwrap();
+    let plugins = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        plugins.path().join("hostile.wasm"),
+        component("test/hostile"),
+    )
+    .unwrap();
+    let server = Server::start(
+        &data,
+        &plugins,
+        free_port(),
+        &[("BERTH_MEMORY_LIMIT_MB", "64")],
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    server.wait_ready(&client).await;
+    for _ in 0..20 {
+        client
+            .get(format!("{}/hostile/ok", server.url))
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = server.rss();
+    for _ in 0..5 {
+        let bombs: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url) = (client.clone(), format!("{}/hostile/memory", server.url));
+                tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        for bomb in bombs {
+            assert_eq!(bomb.await.unwrap(), 500);
+        }
+    }
+    let after = server.rss();
+    println!(
+        "host RSS before 40 memory bombs of 64 MiB: {} MiB, after: {} MiB",
+        before >> 20,
+        after >> 20
+    );
+    assert!(
+        after < before + (128 << 20),
+        "RSS grew from {} MiB to {} MiB",
+        before >> 20,
+        after >> 20
+    );
+    server.kill();
+}

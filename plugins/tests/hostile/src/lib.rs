@@ -16,6 +16,13 @@ fn router() -> Router {
         .route(Method::Get, "/ok", "Answers normally", 200, ok)
         .route(Method::Get, "/panic", "Panics", 500, panic)
         .route(Method::Get, "/trap", "Executes unreachable", 500, trap)
+        .route(
+            Method::Get,
+            "/cpu",
+            "Computes for a while, then answers",
+            200,
+            cpu,
+        )
         .route(Method::Get, "/spin", "Loops forever", 504, spin)
         .route(Method::Get, "/log", "Logs a message", 200, log_message)
         .route(
@@ -83,6 +90,22 @@ fn router() -> Router {
             504,
             call_flood,
         )
+}
+
+/// CPU-bound work that finishes: `n` rounds of xorshift (the benchmark of
+/// what epoch deadlines cost).
+fn cpu(request: &Request) -> Result<Response, Problem> {
+    let n: u64 = request
+        .query_param("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    Ok(Response::json(200, &serde_json::json!({ "n": n, "x": x })))
 }
 
 fn memory_bomb(_: &Request) -> Result<Response, Problem> {
