@@ -14,7 +14,7 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/berth --shell /usr/sbin/nol
  && mkdir -p /var/lib/berth /srv/berth/plugins \
  && chown berth:berth /var/lib/berth
 COPY --from=build /src/target/release/berth /usr/local/bin/berth
-COPY --from=build /src/target/plugins/items.wasm /src/target/plugins/hello.wasm /srv/berth/plugins/
+COPY --from=build /src/target/components/examples/ /srv/berth/plugins/
 USER berth
 ENV BERTH_LISTEN=0.0.0.0:8080 \
     BERTH_DATA_DIR=/var/lib/berth \

@@ -9,7 +9,12 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{HostDb, Namespaces};
+use std::str::FromStr as _;
+
+use sqlx::postgres::PgConnectOptions;
+
+use crate::db::postgres::Provisioner;
+use crate::db::{HostDb, HostPool, Namespaces};
 use crate::http::{self, AppState};
 use crate::registry::{self, ArtifactStore, LoadSummary, Registry, RegistryParts};
 use crate::runtime::{Runtime, RuntimeOptions};
@@ -44,7 +49,13 @@ impl Application {
             cache_dir: Some(settings.data_dir.join("cache")),
             deadlines: settings.deadlines,
         })?);
-        let namespaces = Arc::new(Namespaces::sqlite(settings.data_dir.join("services")));
+        let namespaces = Arc::new(match host_db.pool() {
+            HostPool::Sqlite(_) => Namespaces::sqlite(settings.data_dir.join("services")),
+            HostPool::Postgres(pool) => {
+                let options = PgConnectOptions::from_str(&settings.database_url)?;
+                Namespaces::postgres(Provisioner::new(pool.clone(), options).await?)
+            }
+        });
         let artifacts = ArtifactStore::open(settings.data_dir.join("artifacts"), host_db.clone())?;
         let registry = Arc::new(Registry::new(RegistryParts {
             runtime,

@@ -41,3 +41,14 @@ CREATE TABLE tenants (
     name TEXT PRIMARY KEY,
     created_at TEXT NOT NULL
 );
+
+-- The schema and login role of each tenant × service namespace. Only the
+-- host's role can read this table (the service roles have no rights here).
+CREATE TABLE pg_namespaces (
+    role_name TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    service TEXT NOT NULL,
+    schema_name TEXT NOT NULL,
+    password TEXT NOT NULL,
+    UNIQUE (tenant, service)
+);

@@ -1,14 +1,18 @@
 //! `cargo xtask <task>`: the project's tasks, in Rust so that they need
 //! nothing but cargo.
 //!
-//! - `run [berth serve flags…]`: build the plugins, then run berth with the
-//!   example services on SQLite.
-//! - `test [cargo test args…]`: build the plugins, then run every test.
-//! - `plugins`: build the plugins into `target/plugins/`.
+//! - `run [berth serve flags…]`: build the components, then run berth with
+//!   the example services on SQLite.
+//! - `test [cargo test args…]`: build the components, then run every test on
+//!   SQLite, and the API tests again on PostgreSQL when one is reachable.
+//! - `plugins`: build the components into `target/components/` (`examples/`
+//!   and `test/`).
 
 use std::env;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
@@ -16,13 +20,15 @@ const PROFILE: &str = "plugin";
 const EXAMPLES: &[&str] = &["items", "hello"];
 /// Components only the tests use (variants are packages of their own, so
 /// that no build overwrites another's artifact).
-const TEST_PLUGINS: &[&str] = &[
+const TEST_COMPONENTS: &[&str] = &[
     "hostile",
     "not-a-service",
     "hello-v2",
     "hostile-bad-describe",
     "hostile-bad-migration",
 ];
+/// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
+const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -31,7 +37,7 @@ fn main() -> ExitCode {
     let task = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
     let result = match task.as_str() {
-        "plugins" => build_plugins().map(|_| ()),
+        "plugins" => build_components().map(|_| ()),
         "run" => run(&rest),
         "test" => test(&rest),
         _ => Err(format!(
@@ -58,9 +64,10 @@ fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// Where the built plugins go: examples at the top, test components in `test/`.
-fn plugins_dir() -> PathBuf {
-    target_dir().join("plugins")
+/// Where the built components go: `examples/` (what `run` serves) and
+/// `test/` (what only the tests use).
+fn components_dir() -> PathBuf {
+    target_dir().join("components")
 }
 
 fn cargo() -> Command {
@@ -104,15 +111,6 @@ fn ensure_wasm_target() -> Result {
     )
 }
 
-fn build(packages: &[&str]) -> Result {
-    let mut command = cargo();
-    command.args(["build", "--profile", PROFILE, "--target", WASM_TARGET]);
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    status(&mut command)
-}
-
 /// Copies a package's built component: libraries are named with `_`, binaries
 /// (command components) keep their `-`.
 fn copy(package: &str, to: &Path) -> Result {
@@ -128,41 +126,93 @@ fn copy(package: &str, to: &Path) -> Result {
     Ok(())
 }
 
-fn build_plugins() -> Result<PathBuf> {
+fn build_components() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    let out = plugins_dir();
-    let test_out = out.join("test");
-    std::fs::create_dir_all(&test_out)
-        .map_err(|e| format!("cannot create {}: {e}", test_out.display()))?;
-    let all: Vec<&str> = EXAMPLES.iter().chain(TEST_PLUGINS).copied().collect();
-    build(&all)?;
-    for name in EXAMPLES {
-        copy(name, &out.join(format!("{name}.wasm")))?;
+    let mut command = cargo();
+    command.args(["build", "--profile", PROFILE, "--target", WASM_TARGET]);
+    for package in EXAMPLES.iter().chain(TEST_COMPONENTS) {
+        command.args(["-p", package]);
     }
-    for name in TEST_PLUGINS {
-        copy(name, &test_out.join(format!("{name}.wasm")))?;
+    status(&mut command)?;
+    for (dir, names) in [("examples", EXAMPLES), ("test", TEST_COMPONENTS)] {
+        let out = components_dir().join(dir);
+        std::fs::create_dir_all(&out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        for name in names {
+            copy(name, &out.join(format!("{name}.wasm")))?;
+        }
     }
-    Ok(out)
+    Ok(components_dir())
 }
 
 fn run(args: &[String]) -> Result {
-    let plugins = build_plugins()?;
+    let examples = build_components()?.join("examples");
     let mut command = cargo();
     command
         .args(["run", "-p", "berth", "--", "serve"])
         .args(args);
     if env::var_os("BERTH_PLUGINS_DIR").is_none() {
-        command.env("BERTH_PLUGINS_DIR", &plugins);
+        command.env("BERTH_PLUGINS_DIR", &examples);
     }
     status(&mut command)
 }
 
 fn test(args: &[String]) -> Result {
-    let plugins = build_plugins()?;
+    let components = build_components()?;
     status(
         cargo()
             .args(["test", "--workspace"])
             .args(args)
-            .env("BERTH_TEST_PLUGINS", &plugins),
+            .env("BERTH_TEST_COMPONENTS", &components)
+            .env_remove("BERTH_TEST_POSTGRES_URL"),
+    )?;
+    let url = env::var("BERTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        let user = env::var("USER").unwrap_or_else(|_| "postgres".into());
+        format!("postgres://{user}@{DEFAULT_POSTGRES}/postgres")
+    });
+    if !reachable(&url) {
+        println!(
+            "xtask: PostgreSQL is not reachable at {}: SKIPPED the PostgreSQL pass of the API tests (set BERTH_TEST_POSTGRES_URL to run it)",
+            redact(&url)
+        );
+        return Ok(());
+    }
+    println!(
+        "xtask: running the API tests again on PostgreSQL at {}",
+        redact(&url)
+    );
+    status(
+        cargo()
+            .args(["test", "-p", "berth", "--test", "api"])
+            .args(args)
+            .env("BERTH_TEST_COMPONENTS", &components)
+            .env("BERTH_TEST_POSTGRES_URL", &url),
     )
+}
+
+/// Whether something listens at the URL's host and port.
+fn reachable(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }

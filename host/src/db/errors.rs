@@ -54,6 +54,10 @@ fn classify_code(code: Option<&str>, message: String) -> Error {
         {
             Error::NotPermitted(message)
         }
+        // PostgreSQL: query_canceled (its statement timeout).
+        Some("57014") => Error::LimitExceeded(format!(
+            "the statement ran too long and was cancelled ({message})"
+        )),
         // PostgreSQL: insufficient privilege.
         Some("42501") => Error::NotPermitted(message),
         // PostgreSQL: connection, resources, operator intervention.

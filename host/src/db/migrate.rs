@@ -5,7 +5,6 @@
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
-use super::namespace::Namespace;
 use crate::bindings::{Dialect, Migration};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,68 +40,98 @@ fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
-/// Applies what is missing; returns the versions it applied.
-pub async fn apply(ns: &Namespace, migrations: &[Migration]) -> Result<Vec<u32>, MigrationError> {
-    let dialect = ns.dialect();
-    let mut conn = ns.migrator().await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _berth_migrations (
-            version INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            checksum TEXT NOT NULL,
-            applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-        )",
-    )
-    .execute(&mut conn)
-    .await?;
-    let applied: Vec<(i64, String)> =
-        sqlx::query("SELECT version, checksum FROM _berth_migrations")
-            .fetch_all(&mut conn)
-            .await?
-            .iter()
-            .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
-            .collect();
+/// Portable bookkeeping: the same SQL works on SQLite and PostgreSQL.
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS _berth_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)";
 
-    let mut done = Vec::new();
+fn failed(migration: &Migration) -> impl Fn(sqlx::Error) -> MigrationError + '_ {
+    move |e| MigrationError::Failed {
+        version: migration.version,
+        name: migration.name.clone(),
+        message: match &e {
+            sqlx::Error::Database(db) => db.message().to_string(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// Which declared migrations still need to run, refusing changed ones.
+fn pending<'m>(
+    migrations: &'m [Migration],
+    applied: &[(i64, String)],
+    dialect: Dialect,
+) -> Result<Vec<(&'m Migration, &'m str, String)>, MigrationError> {
+    let mut todo = Vec::new();
     for migration in migrations {
         let sql = script(migration, dialect);
         let sum = checksum(sql);
-        if let Some((_, applied_sum)) = applied
+        match applied
             .iter()
             .find(|(v, _)| *v == i64::from(migration.version))
         {
-            if *applied_sum != sum {
+            Some((_, applied_sum)) if *applied_sum != sum => {
                 return Err(MigrationError::Changed {
                     version: migration.version,
                     applied: applied_sum.clone(),
                     declared: sum,
                 });
             }
-            continue;
+            Some(_) => {}
+            None => todo.push((migration, sql, sum)),
         }
-        let failed = |e: sqlx::Error| MigrationError::Failed {
-            version: migration.version,
-            name: migration.name.clone(),
-            message: match &e {
-                sqlx::Error::Database(db) => db.message().to_string(),
-                other => other.to_string(),
-            },
-        };
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        sqlx::query("INSERT INTO _berth_migrations (version, name, checksum) VALUES ($1, $2, $3)")
-            .bind(i64::from(migration.version))
-            .bind(&migration.name)
-            .bind(&sum)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
-        done.push(migration.version);
     }
-    conn.close().await?;
-    Ok(done)
+    Ok(todo)
 }
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Writes the same migration routine for each backend's connection type.
+macro_rules! apply_on {
+    ($name:ident, $conn:ty, $dialect:expr, $begin:expr) => {
+        /// Applies what is missing on `conn`; returns the versions applied.
+        pub async fn $name(conn: &mut $conn, migrations: &[Migration]) -> Result<Vec<u32>, MigrationError> {
+            sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+            let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM _berth_migrations")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
+                .collect();
+            let mut done = Vec::new();
+            for (migration, sql, sum) in pending(migrations, &applied, $dialect)? {
+                let mut tx = conn.begin_with($begin).await?;
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(failed(migration))?;
+                sqlx::query("INSERT INTO _berth_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                    .bind(i64::from(migration.version))
+                    .bind(&migration.name)
+                    .bind(&sum)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed(migration))?;
+                tx.commit().await.map_err(failed(migration))?;
+                done.push(migration.version);
+            }
+            Ok(done)
+        }
+    };
+}
+
+apply_on!(
+    apply_sqlite,
+    sqlx::SqliteConnection,
+    Dialect::Sqlite,
+    "BEGIN IMMEDIATE"
+);
+apply_on!(
+    apply_postgres,
+    sqlx::PgConnection,
+    Dialect::Postgres,
+    "BEGIN"
+);

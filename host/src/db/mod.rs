@@ -5,6 +5,8 @@ mod errors;
 pub(crate) mod host;
 pub mod migrate;
 pub mod namespace;
+mod pg_values;
+pub mod postgres;
 pub mod records;
 mod sqlite;
 mod values;

@@ -1,27 +1,33 @@
 //! One isolated namespace per tenant × service. On SQLite it is a database
-//! file of its own, reached only through sandboxed connections, so that the
-//! service cannot name another service's tables, whatever SQL it sends.
-//! Pools open lazily and let idle connections go.
+//! file of its own, reached only through sandboxed connections; on
+//! PostgreSQL a schema of its own, reached only as a login role with rights
+//! on that schema alone. Either way the service cannot name another
+//! service's tables, whatever SQL it sends. Pools open lazily and let idle
+//! connections go.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{Sqlite, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, SqliteConnection};
 
 use super::errors::guest_error;
+use super::postgres::{PgNamespace, PgTx, Provisioner};
 use super::sqlite::{self, Role};
 use super::values::{bind_sqlite, read_sqlite_rows};
 use crate::bindings::berth::service::database::{Error, Rows, Value};
 use crate::bindings::berth::service::types::Dialect;
 
 /// Connections one namespace may hold at once.
-const MAX_CONNECTIONS: u32 = 4;
+pub const MAX_CONNECTIONS: u32 = 4;
 /// How long an unused connection stays open.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a statement waits for a connection before the database counts
+/// as unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Bounds on what one query may return.
 #[derive(Debug, Clone, Copy)]
@@ -39,107 +45,168 @@ impl Default for ResultLimits {
     }
 }
 
+enum Store {
+    /// Files under `root/<tenant>/<service>.db`.
+    Sqlite { root: PathBuf },
+    /// Schemas and roles in the host's PostgreSQL database.
+    Postgres(Provisioner),
+}
+
 /// Opens namespaces, one per tenant × service, and hands out the same one to
 /// every version of a service.
-#[derive(Debug)]
 pub struct Namespaces {
-    root: PathBuf,
-    open: Mutex<HashMap<(String, String), Arc<Namespace>>>,
+    store: Store,
+    open: tokio::sync::Mutex<HashMap<(String, String), Arc<Namespace>>>,
+}
+
+impl std::fmt::Debug for Namespaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespaces").finish_non_exhaustive()
+    }
 }
 
 impl Namespaces {
-    /// Namespaces as SQLite files under `root/<tenant>/<service>.db`.
     pub fn sqlite(root: impl Into<PathBuf>) -> Namespaces {
         Namespaces {
-            root: root.into(),
-            open: Mutex::new(HashMap::new()),
+            store: Store::Sqlite { root: root.into() },
+            open: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// The namespace of `service` for `tenant`, its statements limited to
-    /// `statement_timeout`. Names are validated identifiers (see
-    /// `registry::manifest`), safe as file names.
-    pub fn get(
+    pub fn postgres(provisioner: Provisioner) -> Namespaces {
+        Namespaces {
+            store: Store::Postgres(provisioner),
+            open: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The namespace of `service` for `tenant` (created on first use), its
+    /// statements limited to `statement_timeout`. Names are validated
+    /// identifiers (see `registry::manifest`).
+    pub async fn get(
         &self,
         tenant: &str,
         service: &str,
         statement_timeout: Duration,
     ) -> anyhow::Result<Arc<Namespace>> {
         let key = (tenant.to_string(), service.to_string());
-        let mut open = self.open.lock().expect("namespace map poisoned");
+        let mut open = self.open.lock().await;
         if let Some(ns) = open.get(&key) {
-            ns.set_statement_timeout(statement_timeout);
+            ns.set_statement_timeout(statement_timeout).await;
             return Ok(ns.clone());
         }
-        let dir = self.root.join(tenant);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        let ns = Arc::new(Namespace::sqlite(
-            dir.join(format!("{service}.db")),
-            statement_timeout,
-        ));
+        let timeout = Arc::new(AtomicU64::new(millis(statement_timeout)));
+        let backend = match &self.store {
+            Store::Sqlite { root } => {
+                let dir = root.join(tenant);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+                let path = dir.join(format!("{service}.db"));
+                Backend::Sqlite {
+                    pool: sqlite_pool(&path, timeout.clone()),
+                    path,
+                }
+            }
+            Store::Postgres(provisioner) => Backend::Postgres(
+                provisioner
+                    .namespace(tenant, service, statement_timeout)
+                    .await?,
+            ),
+        };
+        let ns = Arc::new(Namespace {
+            backend,
+            statement_timeout_ms: timeout,
+        });
         open.insert(key, ns.clone());
         Ok(ns)
     }
 
-    pub async fn close(&self) {
-        let all: Vec<_> = self
-            .open
+    /// Connections currently open over all namespaces.
+    pub async fn open_connections(&self) -> u32 {
+        self.open
             .lock()
-            .expect("namespace map poisoned")
-            .drain()
-            .collect();
+            .await
+            .values()
+            .map(|ns| ns.connections())
+            .sum()
+    }
+
+    pub async fn close(&self) {
+        let all: Vec<_> = self.open.lock().await.drain().collect();
         for (_, ns) in all {
             ns.close().await;
         }
     }
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn sqlite_pool(path: &std::path::Path, timeout: Arc<AtomicU64>) -> SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .min_connections(0)
+        .idle_timeout(IDLE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |conn, _| {
+            let timeout = timeout.clone();
+            Box::pin(async move {
+                sqlite::sandbox(conn, Role::Service).await?;
+                sqlite::limit_statement_time(conn, timeout).await
+            })
+        })
+        .connect_lazy_with(sqlite::namespace_options(path))
+}
+
+enum Backend {
+    Sqlite { path: PathBuf, pool: SqlitePool },
+    Postgres(PgNamespace),
+}
+
 /// A service's own database.
-#[derive(Debug)]
 pub struct Namespace {
-    path: PathBuf,
-    pool: SqlitePool,
+    backend: Backend,
     statement_timeout_ms: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("dialect", &self.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Namespace {
-    fn sqlite(path: PathBuf, statement_timeout: Duration) -> Namespace {
-        let statement_timeout_ms = Arc::new(AtomicU64::new(0));
-        let timeout = statement_timeout_ms.clone();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _| {
-                let timeout = timeout.clone();
-                Box::pin(async move {
-                    sqlite::sandbox(conn, Role::Service).await?;
-                    sqlite::limit_statement_time(conn, timeout).await
-                })
-            })
-            .connect_lazy_with(sqlite::namespace_options(&path));
-        let ns = Namespace {
-            path,
-            pool,
-            statement_timeout_ms,
-        };
-        ns.set_statement_timeout(statement_timeout);
-        ns
+    async fn set_statement_timeout(&self, timeout: Duration) {
+        let old = self
+            .statement_timeout_ms
+            .swap(millis(timeout), Ordering::Relaxed);
+        if let Backend::Postgres(pg) = &self.backend
+            && old != millis(timeout)
+            && let Err(error) = pg.set_statement_timeout(timeout).await
+        {
+            tracing::warn!(%error, "cannot change the statement timeout of a namespace role");
+        }
     }
 
-    fn set_statement_timeout(&self, timeout: Duration) {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.statement_timeout_ms.store(ms, Ordering::Relaxed);
+    fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms.load(Ordering::Relaxed))
     }
 
     pub fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+        match self.backend {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn connections(&self) -> u32 {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => pool.size(),
+            Backend::Postgres(pg) => pg.connections(),
+        }
     }
 
     pub async fn query(
@@ -148,44 +215,78 @@ impl Namespace {
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
-        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-        read_sqlite_rows(query.fetch(&self.pool), limits).await
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => {
+                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+                read_sqlite_rows(query.fetch(pool), limits).await
+            }
+            Backend::Postgres(pg) => {
+                pg.query(sql, params, limits, self.statement_timeout())
+                    .await
+            }
+        }
     }
 
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-        let done = query.execute(&self.pool).await.map_err(guest_error)?;
-        Ok(done.rows_affected())
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => {
+                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+                Ok(query
+                    .execute(pool)
+                    .await
+                    .map_err(guest_error)?
+                    .rows_affected())
+            }
+            Backend::Postgres(pg) => pg.execute(sql, params, self.statement_timeout()).await,
+        }
     }
 
-    /// Opens a transaction that takes the write lock up front, so that a
-    /// read-then-write transaction cannot fail half-way on a lock upgrade.
+    /// Opens a transaction. On SQLite it takes the write lock up front, so
+    /// that a read-then-write transaction cannot fail half-way on a lock
+    /// upgrade.
     pub async fn begin(&self) -> Result<NamespaceTx, Error> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(guest_error)?;
-        Ok(NamespaceTx { tx })
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => Ok(NamespaceTx::Sqlite(
+                pool.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(guest_error)?,
+            )),
+            Backend::Postgres(pg) => Ok(NamespaceTx::Postgres(
+                pg.begin(self.statement_timeout()).await?,
+            )),
+        }
     }
 
-    /// A dedicated connection for the migrator, which may touch the
-    /// namespace's bookkeeping tables.
-    pub async fn migrator(&self) -> Result<SqliteConnection, sqlx::Error> {
-        let mut conn =
-            SqliteConnection::connect_with(&sqlite::namespace_options(&self.path)).await?;
-        sqlite::sandbox(&mut conn, Role::Migrator).await?;
-        Ok(conn)
+    /// Applies the service's migrations that are not yet applied.
+    pub async fn migrate(
+        &self,
+        migrations: &[crate::bindings::Migration],
+    ) -> Result<Vec<u32>, super::migrate::MigrationError> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => {
+                let mut conn =
+                    SqliteConnection::connect_with(&sqlite::namespace_options(path)).await?;
+                sqlite::sandbox(&mut conn, Role::Migrator).await?;
+                let applied = super::migrate::apply_sqlite(&mut conn, migrations).await;
+                conn.close().await?;
+                applied
+            }
+            Backend::Postgres(pg) => pg.migrate(migrations).await,
+        }
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => pool.close().await,
+            Backend::Postgres(pg) => pg.close().await,
+        }
     }
 }
 
 /// An open transaction on a namespace; dropped means rolled back.
-pub struct NamespaceTx {
-    tx: sqlx::Transaction<'static, Sqlite>,
+pub enum NamespaceTx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(PgTx),
 }
 
 impl NamespaceTx {
@@ -195,21 +296,40 @@ impl NamespaceTx {
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
-        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-        read_sqlite_rows(query.fetch(&mut *self.tx), limits).await
+        match self {
+            NamespaceTx::Sqlite(tx) => {
+                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+                read_sqlite_rows(query.fetch(&mut **tx), limits).await
+            }
+            NamespaceTx::Postgres(tx) => tx.query(sql, params, limits).await,
+        }
     }
 
     pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-        let done = query.execute(&mut *self.tx).await.map_err(guest_error)?;
-        Ok(done.rows_affected())
+        match self {
+            NamespaceTx::Sqlite(tx) => {
+                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+                Ok(query
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(guest_error)?
+                    .rows_affected())
+            }
+            NamespaceTx::Postgres(tx) => tx.execute(sql, params).await,
+        }
     }
 
     pub async fn commit(self) -> Result<(), Error> {
-        self.tx.commit().await.map_err(guest_error)
+        match self {
+            NamespaceTx::Sqlite(tx) => tx.commit().await.map_err(guest_error),
+            NamespaceTx::Postgres(tx) => tx.commit().await,
+        }
     }
 
     pub async fn rollback(self) -> Result<(), Error> {
-        self.tx.rollback().await.map_err(guest_error)
+        match self {
+            NamespaceTx::Sqlite(tx) => tx.rollback().await.map_err(guest_error),
+            NamespaceTx::Postgres(tx) => tx.rollback().await,
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::db::{NewDeployment, migrate};
+use crate::db::NewDeployment;
 use crate::runtime::{Grants, Invocation, ServiceState};
 
 /// How long `describe()` may run.
@@ -189,6 +189,7 @@ impl Registry {
             Some(
                 self.namespaces
                     .get(tenant, &name, config.limits.statement_timeout)
+                    .await
                     .map_err(DeployError::Internal)?,
             )
         } else {
@@ -251,7 +252,8 @@ impl Registry {
             .map_err(|e| DeployError::Routes(e.to_string()))?;
 
         let migrations_applied = match &deployment.namespace {
-            Some(ns) => migrate::apply(ns, &deployment.manifest.migrations)
+            Some(ns) => ns
+                .migrate(&deployment.manifest.migrations)
                 .await
                 .map_err(|e| DeployError::Migration(e.to_string()))?,
             None => Vec::new(),

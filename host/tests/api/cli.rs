@@ -69,7 +69,7 @@ async fn deploy_services_rollback_history_and_undeploy_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_explains_what_went_wrong() {
     let app = TestApp::spawn().await;
-    let hello = built_plugins().join("hello.wasm");
+    let hello = built_plugins().join("examples/hello.wasm");
     let hello = hello.to_str().unwrap();
 
     let output = berth(&app, &["deploy", hello], None);

@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{ADMIN_TOKEN, Server, TestApp, TestConfig, component, free_port, json};
+use crate::helpers::{
+    ADMIN_TOKEN, Server, TestApp, TestConfig, TestDatabase, component, free_port, json,
+};
 
 async fn hello_version(app: &TestApp) -> String {
     let (status, body) = json(app.get("/hello/x").await).await;
@@ -108,13 +110,18 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
 async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
     let data = TempDir::new().unwrap();
     let plugins = TempDir::new().unwrap();
+    let database = TestDatabase::create().await;
+    let env: Vec<(&str, &str)> = database
+        .iter()
+        .map(|db| ("BERTH_DATABASE_URL", db.url.as_str()))
+        .collect();
     std::fs::write(plugins.path().join("hello.wasm"), component("hello")).unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let versions = [component("hello"), component("test/hello-v2")];
 
     for round in 0..6u64 {
         let port = free_port();
-        let server = Server::start(&data, &plugins, port, &[]);
+        let server = Server::start(&data, &plugins, port, &env);
         server.wait_ready(&client).await;
         // Deploy continuously; kill at a different moment each round.
         let url = format!("{}/admin/services/hello", server.url);
@@ -140,7 +147,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
         server.kill();
         let _ = deployer.await;
 
-        let server = Server::start(&data, &plugins, port, &[]);
+        let server = Server::start(&data, &plugins, port, &env);
         server.wait_ready(&client).await;
         let answer: Value = client
             .get(format!("{}/hello/x", server.url))

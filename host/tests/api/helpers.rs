@@ -16,12 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 /// The directory `cargo xtask plugins` builds components into.
 pub fn built_plugins() -> PathBuf {
-    let dir = std::env::var_os("BERTH_TEST_PLUGINS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
+    let dir = std::env::var_os("BERTH_TEST_COMPONENTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components"),
         PathBuf::from,
     );
     assert!(
-        dir.join("items.wasm").is_file(),
+        dir.join("examples/items.wasm").is_file(),
         "no built plugins in {}: run the tests with `cargo xtask test` (or build them with `cargo xtask plugins`)",
         dir.display()
     );
@@ -31,7 +31,12 @@ pub fn built_plugins() -> PathBuf {
 /// The bytes of a built component: `items`, `hello`, or a test one such as
 /// `test/hostile`.
 pub fn component(name: &str) -> Vec<u8> {
-    let path = built_plugins().join(format!("{name}.wasm"));
+    let path = match name.strip_prefix("test/") {
+        Some(test) => built_plugins().join("test").join(format!("{test}.wasm")),
+        None => built_plugins()
+            .join("examples")
+            .join(format!("{name}.wasm")),
+    };
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -51,6 +56,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct Dirs {
     pub data: TempDir,
     pub plugins: TempDir,
+    /// The instance's own PostgreSQL database, on the PostgreSQL pass.
+    pub database: Option<TestDatabase>,
 }
 
 /// How to start a test instance.
@@ -86,6 +93,7 @@ pub struct TestApp {
     pub app_loaded: berth::registry::LoadSummary,
     data_dir: TempDir,
     plugins_dir: TempDir,
+    database: Option<TestDatabase>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -98,13 +106,19 @@ impl TestApp {
 
     pub async fn spawn_with(config: TestConfig) -> TestApp {
         init_tracing();
+        let dirs = match config.restart {
+            Some(dirs) => dirs,
+            None => Dirs {
+                data: TempDir::new().unwrap(),
+                plugins: TempDir::new().unwrap(),
+                database: TestDatabase::create().await,
+            },
+        };
         let Dirs {
             data: data_dir,
             plugins: plugins_dir,
-        } = config.restart.unwrap_or_else(|| Dirs {
-            data: TempDir::new().unwrap(),
-            plugins: TempDir::new().unwrap(),
-        });
+            database,
+        } = dirs;
         for name in &config.plugins {
             let file = Path::new(name)
                 .file_name()
@@ -126,6 +140,7 @@ impl TestApp {
             admin_token: config.admin_token.map(Into::into),
             data_dir: Some(data_dir.path().to_path_buf()),
             plugins_dir: Some(plugins_dir.path().to_path_buf()),
+            database_url: database.as_ref().map(|db| db.url.clone()),
             runtime: RuntimeLayer {
                 pooling: None,
                 max_instances: Some(64),
@@ -150,6 +165,7 @@ impl TestApp {
             app_loaded,
             data_dir,
             plugins_dir,
+            database,
             shutdown,
             server,
         }
@@ -261,6 +277,7 @@ impl TestApp {
         Dirs {
             data: self.data_dir,
             plugins: self.plugins_dir,
+            database: self.database,
         }
     }
 }
@@ -371,4 +388,93 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The PostgreSQL server of the PostgreSQL test pass, if this is that pass.
+pub fn postgres() -> Option<String> {
+    std::env::var("BERTH_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether the tests run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres().is_some()
+}
+
+/// A database of its own for one test instance, dropped (with the roles
+/// berth made for it) when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl TestDatabase {
+    /// On the PostgreSQL pass, a fresh database; otherwise none.
+    pub async fn create() -> Option<TestDatabase> {
+        use sqlx::Connection as _;
+        let admin = postgres()?;
+        let name = format!(
+            "berth_t_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("the test PostgreSQL answers");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("a test database can be created");
+        let _ = conn.close().await;
+        Some(TestDatabase {
+            url: with_database(&admin, &name),
+            name,
+            admin,
+        })
+    }
+}
+
+/// `url` pointing at `database` instead.
+fn with_database(url: &str, database: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (base, query) = match url[start..].find('/') {
+        Some(slash) => {
+            let rest = &url[start + slash..];
+            let query = rest.find('?').map_or("", |q| &rest[q..]);
+            (&url[..start + slash], query)
+        }
+        None => (url, ""),
+    };
+    format!("{base}/{database}{query}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: clean up on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&pool)
+                .await?;
+                berth::db::postgres::drop_roles(&pool, &name).await?;
+                pool.close().await;
+                anyhow::Ok(())
+            })
+        });
+        if let Ok(Err(error)) = cleanup.join() {
+            eprintln!("cannot drop test database {}: {error:#}", self.name);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestConfig, component, error, json};
+use crate::helpers::{TestApp, TestConfig, component, error, json, on_postgres};
 
 /// Which version of `hello` answered, checking the answer is whole: the
 /// message and the version field must come from the same build.
@@ -269,7 +269,11 @@ async fn bad_versions_are_refused_and_the_old_one_keeps_serving() {
     let (_, body) = json(
         app.post_json(
             "/hostile/sql",
-            &json!({"sql": "SELECT name FROM sqlite_master WHERE name = 'half'"}),
+            &json!({"sql": if on_postgres() {
+                "SELECT table_name FROM information_schema.tables WHERE table_name = 'half'"
+            } else {
+                "SELECT name FROM sqlite_master WHERE name = 'half'"
+            }}),
         )
         .await,
     )

@@ -11,6 +11,7 @@ mod isolation;
 mod items;
 mod loading;
 mod observability;
+mod pg_isolation;
 mod restart;
 mod sandbox;
 mod tenants;

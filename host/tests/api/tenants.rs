@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestConfig, component, error, json};
+use crate::helpers::{TestApp, TestConfig, component, error, json, on_postgres};
 
 async fn header_mode() -> TestApp {
     let app = TestApp::spawn_with(TestConfig {
@@ -76,17 +76,28 @@ async fn two_tenants_running_the_same_service_never_see_each_others_data() {
         "{default}"
     );
 
-    // Hostile SQL from globex: other files, other tables, the host's tables.
-    let acme_db = app.data_dir().join("services/acme/items.db");
-    let host_db = app.data_dir().join("berth.db");
-    assert!(acme_db.is_file());
-    for sql in [
-        format!("ATTACH DATABASE '{}' AS acme", acme_db.display()),
-        format!("ATTACH DATABASE '{}' AS host", host_db.display()),
-        "SELECT * FROM items".to_string(),
-        "SELECT * FROM deployments".to_string(),
-        "SELECT * FROM sqlite_master WHERE tbl_name = 'items'".to_string(),
-    ] {
+    // Hostile SQL from globex: other files or schemas, other tables, the
+    // host's tables.
+    let statements: Vec<String> = if on_postgres() {
+        vec![
+            "SELECT * FROM acme__items.items".into(),
+            "SELECT * FROM items".into(),
+            "SELECT * FROM public.deployments".into(),
+            "SELECT * FROM pg_namespaces".into(),
+        ]
+    } else {
+        let acme_db = app.data_dir().join("services/acme/items.db");
+        let host_db = app.data_dir().join("berth.db");
+        assert!(acme_db.is_file());
+        vec![
+            format!("ATTACH DATABASE '{}' AS acme", acme_db.display()),
+            format!("ATTACH DATABASE '{}' AS host", host_db.display()),
+            "SELECT * FROM items".into(),
+            "SELECT * FROM deployments".into(),
+            "SELECT * FROM sqlite_master WHERE tbl_name = 'items'".into(),
+        ]
+    };
+    for sql in statements {
         let (status, body) = as_tenant(
             &app,
             "globex",
@@ -143,6 +154,15 @@ async fn tenants_are_listed_and_deleting_one_takes_its_services_out() {
         .map(|t| (t["name"].as_str().unwrap(), t["services"].as_u64().unwrap()))
         .collect();
     assert_eq!(tenants, [("acme", 2), ("default", 2), ("globex", 2)]);
+    let (status, _) = as_tenant(
+        &app,
+        "globex",
+        Method::POST,
+        "/items",
+        Some(json!({"name": "globex keeps this", "price": 1})),
+    )
+    .await;
+    assert_eq!(status, 201);
     let response = app.admin(Method::DELETE, "/tenants/globex", None).await;
     assert_eq!(response.status(), 204);
     let (status, _) = as_tenant(&app, "globex", Method::GET, "/items", None).await;
@@ -153,10 +173,19 @@ async fn tenants_are_listed_and_deleting_one_takes_its_services_out() {
         "conflict",
     )
     .await;
-    assert!(
-        app.data_dir().join("services/globex/items.db").is_file(),
-        "its data is kept"
+    // Its data is kept: the tenant back, items back, the item is there.
+    assert_eq!(
+        app.admin(Method::PUT, "/tenants/globex", None)
+            .await
+            .status(),
+        201
     );
+    assert_eq!(
+        app.deploy_to("globex", "items", "items").await.status(),
+        200
+    );
+    let (_, page) = as_tenant(&app, "globex", Method::GET, "/items", None).await;
+    assert_eq!(page["items"][0]["name"], "globex keeps this", "{page}");
 }
 
 #[tokio::test]
