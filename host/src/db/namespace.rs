@@ -49,7 +49,7 @@ enum Store {
     /// Files under `root/<tenant>/<service>.db`.
     Sqlite { root: PathBuf },
     /// Schemas and roles in the host's PostgreSQL database.
-    Postgres(Provisioner),
+    Postgres(Box<Provisioner>),
 }
 
 /// Opens namespaces, one per tenant × service, and hands out the same one to
@@ -75,7 +75,7 @@ impl Namespaces {
 
     pub fn postgres(provisioner: Provisioner) -> Namespaces {
         Namespaces {
-            store: Store::Postgres(provisioner),
+            store: Store::Postgres(Box::new(provisioner)),
             open: tokio::sync::Mutex::new(HashMap::new()),
         }
     }

@@ -316,7 +316,6 @@ fn run_sql_tx(request: &Request) -> Result<Response, Problem> {
 }
 
 /// Runs arbitrary SQL: the host must keep it inside this service's namespace.
-
 fn run_sql(request: &Request) -> Result<Response, Problem> {
     let sql: Sql = request.json()?;
     let result = if sql.execute {
