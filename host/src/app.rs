@@ -83,6 +83,8 @@ impl Application {
             &settings.plugins_dir,
             shutdown.child_token(),
         )?;
+        registry::follow_replicas(registry.clone(), shutdown.child_token());
+
         tracing::info!(
             %address, restored = ?loaded.restored, deployed = ?loaded.deployed,
             refused = loaded.refused.len(), admin_api = settings.admin_token.is_some(), "berth is listening"

@@ -4,7 +4,10 @@
 
 use sqlx::Row as _;
 
-use super::host::{HostDb, on_pool};
+use super::host::{HostDb, HostPool, on_pool};
+
+/// The PostgreSQL channel on which replicas announce changes.
+pub const CHANGES_CHANNEL: &str = "berth_changes";
 
 /// One row of the deployment history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -34,16 +37,77 @@ pub struct NewDeployment<'a> {
 }
 
 impl HostDb {
-    pub async fn put_artifact(&self, digest: &str, size: usize) -> Result<(), sqlx::Error> {
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO artifacts (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(digest)
-        .bind(size)
-        .execute(pool)
-        .await
-        .map(drop))
+    /// Records an artifact; on PostgreSQL with its bytes, so that other
+    /// replicas can load it.
+    pub async fn put_artifact(&self, digest: &str, bytes: &[u8]) -> Result<(), sqlx::Error> {
+        let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        match self.pool() {
+            HostPool::Sqlite(pool) => sqlx::query(
+                "INSERT INTO artifacts (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digest)
+            .bind(size)
+            .execute(pool)
+            .await
+            .map(drop),
+            HostPool::Postgres(pool) => sqlx::query(
+                "INSERT INTO artifacts (digest, size, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (digest) DO UPDATE SET bytes = COALESCE(artifacts.bytes, excluded.bytes)",
+            )
+            .bind(digest)
+            .bind(size)
+            .bind(bytes)
+            .execute(pool)
+            .await
+            .map(drop),
+        }
+    }
+
+    /// The bytes of an artifact, where the database keeps them (PostgreSQL).
+    pub async fn artifact_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        match self.pool() {
+            HostPool::Sqlite(_) => Ok(None),
+            HostPool::Postgres(pool) => {
+                sqlx::query_scalar("SELECT bytes FROM artifacts WHERE digest = $1")
+                    .bind(digest)
+                    .fetch_optional(pool)
+                    .await
+                    .map(Option::flatten)
+            }
+        }
+    }
+
+    /// Tells the other replicas that what is live for `tenant`/`service`
+    /// (or, with `*`, anything) changed. PostgreSQL only; they also resync
+    /// on their own now and then, so a lost notice delays, never loses.
+    pub async fn notify_change(&self, tenant: &str, service: &str) {
+        if let HostPool::Postgres(pool) = self.pool() {
+            let result = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(format!("{tenant}/{service}"))
+                .execute(pool)
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "cannot notify the other replicas");
+            }
+        }
+    }
+
+    /// The live version of one service, if any.
+    pub async fn live_one(
+        &self,
+        tenant: &str,
+        service: &str,
+    ) -> Result<Option<DeploymentRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM live l JOIN deployments d ON d.id = l.deployment_id
+             WHERE l.tenant = $1 AND l.service = $2"
+        );
+        on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(service)
+            .fetch_optional(pool)
+            .await)
     }
 
     /// Records `new` as the live version of its service, retiring the one

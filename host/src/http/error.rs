@@ -128,6 +128,19 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            // A service (or the host) that is unavailable or rate-limited
+            // tells the client when to come back.
+            ApiError::Service(_) | ApiError::Unavailable(_)
+                if matches!(
+                    status,
+                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+                ) =>
+            {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+
             ApiError::Overloaded { retry_after } | ApiError::TenantQuota { retry_after, .. } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,

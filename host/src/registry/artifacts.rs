@@ -1,6 +1,9 @@
 //! Component bytes kept by digest, so that any recorded version can be put
-//! live again (after a restart, or by a rollback) without its original file.
-//! Files are written atomically and checked against their digest when read.
+//! live again (after a restart, by a rollback, or on another replica)
+//! without its original file. Local files are written atomically and checked
+//! against their digest when read; on PostgreSQL the bytes are also kept in
+//! the database, which every replica reads from when its local copy lacks
+//! them.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -27,41 +30,58 @@ impl ArtifactStore {
         self.dir.join(format!("{digest}.wasm"))
     }
 
-    /// Keeps `bytes` (whose sha256 is `digest`) durably.
-    pub async fn put(&self, digest: &str, bytes: Arc<[u8]>) -> anyhow::Result<()> {
+    async fn write_local(&self, digest: &str, bytes: Arc<[u8]>) -> anyhow::Result<()> {
         let path = self.path(digest);
-        if !path.exists() {
-            let temp = path.with_extension(format!("tmp{}", std::process::id()));
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let mut file = std::fs::File::create(&temp)?;
-                file.write_all(&bytes)?;
-                file.sync_all()?;
-                std::fs::rename(&temp, &path)
-            })
-            .await??;
+        if path.exists() {
+            return Ok(());
         }
-        self.host_db
-            .put_artifact(digest, self.size(digest)?)
-            .await?;
+        let temp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)
+        })
+        .await??;
         Ok(())
     }
 
-    fn size(&self, digest: &str) -> anyhow::Result<usize> {
-        Ok(usize::try_from(
-            std::fs::metadata(self.path(digest))?.len(),
-        )?)
+    /// Keeps `bytes` (whose sha256 is `digest`) durably.
+    pub async fn put(&self, digest: &str, bytes: Arc<[u8]>) -> anyhow::Result<()> {
+        self.write_local(digest, bytes.clone()).await?;
+        self.host_db.put_artifact(digest, &bytes).await?;
+        Ok(())
     }
 
-    /// The bytes of `digest`, verified.
+    /// The bytes of `digest`, verified: from the local copy, or from the
+    /// database (keeping a local copy for next time).
     pub async fn get(&self, digest: &str) -> anyhow::Result<Arc<[u8]>> {
-        let path = self.path(digest);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .with_context(|| format!("artifact {digest} is missing from {}", self.dir.display()))?;
+        if let Ok(bytes) = tokio::fs::read(self.path(digest)).await {
+            if super::deploy::digest(&bytes) == digest {
+                return Ok(Arc::from(bytes));
+            }
+            tracing::warn!(
+                digest,
+                "local artifact copy is corrupt; reading it from the database"
+            );
+        }
+        let bytes = self
+            .host_db
+            .artifact_bytes(digest)
+            .await?
+            .with_context(|| {
+                format!(
+                    "artifact {digest} is neither in {} nor in the database",
+                    self.dir.display()
+                )
+            })?;
         anyhow::ensure!(
             super::deploy::digest(&bytes) == digest,
             "artifact {digest} is corrupt"
         );
-        Ok(Arc::from(bytes))
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let _ = tokio::fs::remove_file(self.path(digest)).await;
+        self.write_local(digest, bytes.clone()).await?;
+        Ok(bytes)
     }
 }

@@ -271,6 +271,11 @@ impl Registry {
                 .map_err(|e| DeployError::Unavailable(e.to_string()))?;
         }
         self.current.store(Arc::new(next));
+        if record {
+            self.host_db
+                .notify_change(&deployment.tenant, &deployment.name)
+                .await;
+        }
         Ok(DeployReport {
             tenant: deployment.tenant.clone(),
             name: deployment.name.clone(),
@@ -314,28 +319,45 @@ impl Registry {
         name: &str,
         why: &Source,
     ) -> Result<(), DeployError> {
+        if !self.remove(tenant, name, Some(why)).await? {
+            return Err(DeployError::NotFound(format!(
+                "service `{name}` is not deployed"
+            )));
+        }
+        self.host_db.notify_change(tenant, name).await;
+        Ok(())
+    }
+
+    /// Removes a service from the snapshot, recording it unless `why` is
+    /// `None` (a replica following another's records). Whether it was live.
+    pub(super) async fn remove(
+        &self,
+        tenant: &str,
+        name: &str,
+        why: Option<&Source>,
+    ) -> Result<bool, DeployError> {
         let _guard = self.deploying.lock().await;
         let current = self.current.load_full();
         let Some(tenant_snapshot) = current
             .tenant(tenant)
             .filter(|t| t.services.contains_key(name))
         else {
-            return Err(DeployError::NotFound(format!(
-                "service `{name}` is not deployed"
-            )));
+            return Ok(false);
         };
         let mut services = tenant_snapshot.services.clone();
         services.remove(name);
         let next = current
             .with_tenant(tenant, services)
             .expect("removing a service cannot create a conflict");
-        self.host_db
-            .record_undeploy(tenant, name, &why.record())
-            .await
-            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        if let Some(why) = why {
+            self.host_db
+                .record_undeploy(tenant, name, &why.record())
+                .await
+                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        }
         self.current.store(Arc::new(next));
-        tracing::info!(tenant, service = name, source = %why, "service undeployed");
-        Ok(())
+        tracing::info!(tenant, service = name, source = ?why.map(Source::record), "service undeployed");
+        Ok(true)
     }
 
     /// Brings back every version recorded live, as it was: after a restart

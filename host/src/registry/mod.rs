@@ -8,6 +8,7 @@ mod artifacts;
 mod deploy;
 mod loader;
 mod manifest;
+mod replication;
 mod schema;
 mod slots;
 mod tenants;
@@ -24,6 +25,7 @@ pub use artifacts::ArtifactStore;
 pub use deploy::{DeployError, DeployReport, DeployRequest, digest};
 pub use loader::LoadSummary;
 pub use manifest::{RouteSpec, validate_name};
+pub use replication::follow_replicas;
 pub use schema::Invalid;
 pub use watch::watch;
 

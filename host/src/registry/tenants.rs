@@ -31,7 +31,9 @@ impl Registry {
             .create_tenant(tenant, &at)
             .await
             .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-        Ok(self.add_tenant(tenant).await)
+        let created = self.add_tenant(tenant).await;
+        self.host_db.notify_change(tenant, "*").await;
+        Ok(created)
     }
 
     /// Adds a known tenant to the live snapshot.
@@ -83,12 +85,19 @@ impl Registry {
             .delete_tenant(tenant)
             .await
             .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        self.forget_tenant(tenant).await;
+        self.host_db.notify_change(tenant, "*").await;
+        Ok(())
+    }
+
+    /// Drops a tenant from the snapshot.
+    pub(super) async fn forget_tenant(&self, tenant: &str) {
         let _guard = self.deploying.lock().await;
         let current = self.current.load_full();
         let mut tenants = current.tenants.clone();
-        tenants.remove(tenant);
-        self.current.store(Arc::new(Snapshot { tenants }));
-        tracing::info!(tenant, "tenant deleted");
-        Ok(())
+        if tenants.remove(tenant).is_some() {
+            self.current.store(Arc::new(Snapshot { tenants }));
+            tracing::info!(tenant, "tenant deleted");
+        }
     }
 }

@@ -111,6 +111,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
     let data = TempDir::new().unwrap();
     let plugins = TempDir::new().unwrap();
     let database = TestDatabase::create().await;
+    // (kept alive until the end of the test)
     let env: Vec<(&str, &str)> = database
         .iter()
         .map(|db| ("BERTH_DATABASE_URL", db.url.as_str()))

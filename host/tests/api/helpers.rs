@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,7 @@ pub struct Dirs {
     pub data: TempDir,
     pub plugins: TempDir,
     /// The instance's own PostgreSQL database, on the PostgreSQL pass.
-    pub database: Option<TestDatabase>,
+    pub database: Option<Arc<TestDatabase>>,
 }
 
 /// How to start a test instance.
@@ -73,6 +74,10 @@ pub struct TestConfig {
     pub restart: Option<Dirs>,
     /// The admin token, `None` for no admin API.
     pub admin_token: Option<&'static str>,
+    /// A PostgreSQL database shared with other instances (replicas).
+    pub database: Option<Arc<TestDatabase>>,
+    /// Reach the database through this URL instead (a proxy, say).
+    pub database_url: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -83,6 +88,8 @@ impl Default for TestConfig {
             toml: String::new(),
             restart: None,
             admin_token: Some(ADMIN_TOKEN),
+            database: None,
+            database_url: None,
         }
     }
 }
@@ -93,7 +100,7 @@ pub struct TestApp {
     pub app_loaded: berth::registry::LoadSummary,
     data_dir: TempDir,
     plugins_dir: TempDir,
-    database: Option<TestDatabase>,
+    database: Option<Arc<TestDatabase>>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -111,7 +118,10 @@ impl TestApp {
             None => Dirs {
                 data: TempDir::new().unwrap(),
                 plugins: TempDir::new().unwrap(),
-                database: TestDatabase::create().await,
+                database: match config.database {
+                    Some(shared) => Some(shared),
+                    None => TestDatabase::create().await.map(Arc::new),
+                },
             },
         };
         let Dirs {
@@ -140,7 +150,10 @@ impl TestApp {
             admin_token: config.admin_token.map(Into::into),
             data_dir: Some(data_dir.path().to_path_buf()),
             plugins_dir: Some(plugins_dir.path().to_path_buf()),
-            database_url: database.as_ref().map(|db| db.url.clone()),
+            database_url: config
+                .database_url
+                .clone()
+                .or_else(|| database.as_ref().map(|db| db.url.clone())),
             runtime: RuntimeLayer {
                 pooling: None,
                 max_instances: Some(64),
@@ -261,6 +274,11 @@ impl TestApp {
             .find(|s| s["name"] == name)
             .cloned()
             .unwrap_or(Value::Null)
+    }
+
+    /// The instance's PostgreSQL database, to share with replicas.
+    pub fn database(&self) -> Option<Arc<TestDatabase>> {
+        self.database.clone()
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -12,6 +12,7 @@ mod items;
 mod loading;
 mod observability;
 mod pg_isolation;
+mod replicas;
 mod restart;
 mod sandbox;
 mod tenants;

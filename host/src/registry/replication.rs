@@ -1,0 +1,181 @@
+//! Several berth replicas as one, with PostgreSQL as the only shared state:
+//! a replica that changes what is live records it and announces it on a
+//! channel (LISTEN/NOTIFY); every replica follows the records. After a
+//! reconnect, and every [`RESYNC`] anyway, a replica compares everything it
+//! serves with the records, so a missed notice is a late deploy, never a
+//! missed one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use super::{DEFAULT_TENANT, DeployError, Registry, Source};
+use crate::db::records::CHANGES_CHANNEL;
+use crate::db::{DeploymentRecord, HostPool};
+
+/// How often a replica compares everything with the records regardless.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+impl Registry {
+    /// Brings one service in line with its record.
+    pub async fn sync_service(&self, tenant: &str, service: &str) -> Result<(), DeployError> {
+        let record = self
+            .host_db
+            .live_one(tenant, service)
+            .await
+            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        match record {
+            Some(record) => self.follow(&record).await,
+            None => {
+                self.remove(tenant, service, None).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts the recorded version live here, unless it already is.
+    async fn follow(&self, record: &DeploymentRecord) -> Result<(), DeployError> {
+        let live = self
+            .snapshot()
+            .deployment(&record.tenant, &record.service)
+            .map(|d| d.digest.clone());
+        if live.as_deref() == Some(record.digest.as_str()) {
+            return Ok(());
+        }
+        self.add_tenant(&record.tenant).await;
+        let bytes = self
+            .artifacts
+            .get(&record.digest)
+            .await
+            .map_err(DeployError::Internal)?;
+        let deployment = self
+            .prepare(
+                &record.tenant,
+                Some(&record.service),
+                bytes,
+                &record.digest,
+                Source::from_record(&record.source),
+            )
+            .await?;
+        let report = self.activate(deployment, false).await?;
+        tracing::info!(tenant = %report.tenant, service = %report.name, version = %report.version, "followed another replica's deploy");
+        Ok(())
+    }
+
+    /// Compares everything served here with the records and converges.
+    pub async fn sync_all(&self) -> Result<(), DeployError> {
+        let unavailable = |e: sqlx::Error| DeployError::Unavailable(e.to_string());
+        let tenants: BTreeSet<String> = self
+            .host_db
+            .tenant_names()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .collect();
+        let records = self.host_db.live().await.map_err(unavailable)?;
+        for tenant in &tenants {
+            self.add_tenant(tenant).await;
+        }
+        for record in &records {
+            if let Err(error) = self.follow(record).await {
+                tracing::error!(tenant = %record.tenant, service = %record.service, %error, "cannot follow the recorded version");
+            }
+        }
+        let recorded: BTreeSet<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.tenant.as_str(), r.service.as_str()))
+            .collect();
+        let snapshot = self.snapshot();
+        for deployment in snapshot.deployments() {
+            if !recorded.contains(&(deployment.tenant.as_str(), deployment.name.as_str())) {
+                self.remove(&deployment.tenant, &deployment.name, None)
+                    .await?;
+            }
+        }
+        for tenant in snapshot.tenants.keys() {
+            let configured = tenant == DEFAULT_TENANT || self.policy.tenants().any(|t| t == tenant);
+            if !configured && !tenants.contains(tenant) {
+                self.forget_tenant(tenant).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_notice(&self, payload: &str) {
+        let result = match payload.split_once('/') {
+            Some((tenant, "*")) => {
+                // A tenant was created or deleted: compare everything.
+                let _ = tenant;
+                self.sync_all().await
+            }
+            Some((tenant, service)) => self.sync_service(tenant, service).await,
+            None => self.sync_all().await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(payload, %error, "cannot follow a change announced by another replica");
+        }
+    }
+}
+
+/// Follows the other replicas until `shutdown`, when the host database is
+/// PostgreSQL; does nothing on SQLite (one process, nothing to follow).
+pub fn follow_replicas(registry: Arc<Registry>, shutdown: CancellationToken) {
+    let HostPool::Postgres(pool) = registry.host_db.pool().clone() else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = listen(&registry, &pool, &shutdown) => {}
+            }
+            // The listener failed to connect: try again shortly.
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
+async fn listen(registry: &Registry, pool: &PgPool, shutdown: &CancellationToken) {
+    let mut listener = match PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for other replicas' changes");
+            return;
+        }
+    };
+    if let Err(error) = listener.listen(CHANGES_CHANNEL).await {
+        tracing::warn!(%error, "cannot listen for other replicas' changes");
+        return;
+    }
+    // Whatever happened while not listening is found by comparing.
+    let _ = registry.sync_all().await;
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = resync.tick() => {
+                if let Err(error) = registry.sync_all().await {
+                    tracing::warn!(%error, "periodic resync failed");
+                }
+            }
+            notice = listener.try_recv() => match notice {
+                Ok(Some(notice)) => registry.on_notice(notice.payload()).await,
+                Ok(None) => {
+                    tracing::warn!("lost the connection to the database; resyncing after reconnecting");
+                    let _ = registry.sync_all().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the replica listener failed");
+                    return;
+                }
+            }
+        }
+    }
+}
