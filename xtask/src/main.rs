@@ -7,6 +7,9 @@
 //!   SQLite, and the API tests again on PostgreSQL when one is reachable.
 //! - `plugins`: build the components into `target/components/` (`examples/`
 //!   and `test/`).
+//! - `bench [--quick] [--only …]`: build or install berth and every peer,
+//!   then run the benchmark harness (`bench/run.py`), which writes
+//!   `bench/RESULTS.md`.
 
 use std::env;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -40,8 +43,9 @@ fn main() -> ExitCode {
         "plugins" => build_components().map(|_| ()),
         "run" => run(&rest),
         "test" => test(&rest),
+        "bench" => bench(&rest),
         _ => Err(format!(
-            "unknown task `{task}`; tasks: run [berth serve flags], test [cargo test args], plugins"
+            "unknown task `{task}`; tasks: run [berth serve flags], test [cargo test args], plugins, bench [--quick]"
         )),
     };
     match result {
@@ -215,4 +219,31 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Peers installed from crates.io by the harness, at fixed versions.
+const BENCH_TOOLS: &[(&str, &str, &str)] = &[("oha", "1.16.0", "oha"), ("wasmtime-cli", "48.0.8", "wasmtime")];
+
+fn bench(args: &[String]) -> Result {
+    build_components()?;
+    status(cargo().args(["build", "--release", "-p", "berth", "-p", "bench-native"]))?;
+    status(cargo().args(["build", "--profile", PROFILE, "--target", WASM_TARGET, "-p", "wasi-hello"]))?;
+    let tools = target_dir().join("bench-tools");
+    for (krate, version, binary) in BENCH_TOOLS {
+        if !tools.join("bin").join(binary).exists() {
+            eprintln!("xtask: installing {krate} {version} (once)");
+            status(cargo().args(["install", "--locked", "--version", version, "--root"]).arg(&tools).arg(krate))?;
+        }
+    }
+    let venv = target_dir().join("bench-venv");
+    if !venv.join("bin").join("uvicorn").exists() {
+        eprintln!("xtask: installing FastAPI and uvicorn into {} (once)", venv.display());
+        status(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        status(
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "-r"])
+                .arg(root().join("bench/fastapi/requirements.txt")),
+        )?;
+    }
+    status(Command::new("python3").arg(root().join("bench/run.py")).args(args).current_dir(root()))
 }

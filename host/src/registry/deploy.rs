@@ -200,6 +200,7 @@ impl Registry {
             version: manifest.version.clone(),
             digest: digest.to_string(),
             source,
+            component,
             pre,
             namespace,
             settings: Arc::new(deployment_settings(&manifest, &config.settings)),

@@ -85,6 +85,8 @@ pub struct Deployment {
     pub digest: String,
     pub source: Source,
     pub manifest: Manifest,
+    /// The compiled code, shared by every deployment of the same digest.
+    pub component: Arc<wasmtime::component::Component>,
     pub pre: ServicePre<ServiceState>,
     pub namespace: Option<Arc<Namespace>>,
     pub settings: Arc<BTreeMap<String, String>>,

@@ -2,7 +2,8 @@
 //! and compilation off the request path.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub struct Runtime {
     linker: Linker<ServiceState>,
     pooling: bool,
     cache: Option<CompileCache>,
+    loaded: Mutex<HashMap<String, Weak<Component>>>,
     deadlines: bool,
     ticker: Arc<AtomicBool>,
 }
@@ -75,6 +77,7 @@ impl Runtime {
             linker,
             pooling,
             cache,
+            loaded: Mutex::new(HashMap::new()),
             deadlines: options.deadlines,
             ticker,
         })
@@ -96,26 +99,41 @@ impl Runtime {
 
     /// Compiles on the blocking pool, so that requests keep being served;
     /// code already compiled for this digest comes from the cache.
-    pub async fn compile(&self, bytes: Arc<[u8]>, digest: &str) -> anyhow::Result<Component> {
+    pub async fn compile(&self, bytes: Arc<[u8]>, digest: &str) -> anyhow::Result<Arc<Component>> {
+        // Every deployment of the same code shares one copy of it in memory
+        // (a thousand tenants running `items` hold one compiled `items`).
+        if let Some(component) = self.loaded(digest) {
+            return Ok(component);
+        }
         check_header(&bytes)?;
         let engine = self.engine.clone();
         let cache = self.cache.clone();
-        let digest = digest.to_string();
-        tokio::task::spawn_blocking(move || {
-            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &digest)) {
+        let key = digest.to_string();
+        let component = tokio::task::spawn_blocking(move || {
+            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &key)) {
                 return Ok(component);
             }
             let component = Component::from_binary(&engine, &bytes)
                 .map_err(|e| anyhow::Error::from(e).context("the component does not compile"))?;
             if let Some(cache) = &cache
-                && let Err(error) = cache.store(&digest, &component)
+                && let Err(error) = cache.store(&key, &component)
             {
                 tracing::warn!(%error, "cannot write the compile cache");
             }
-            Ok(component)
+            anyhow::Ok(component)
         })
         .await
-        .context("the compiler task failed")?
+        .context("the compiler task failed")??;
+        let component = Arc::new(component);
+        let mut loaded = self.loaded.lock().expect("component map poisoned");
+        loaded.retain(|_, weak| weak.strong_count() > 0);
+        loaded.insert(digest.to_string(), Arc::downgrade(&component));
+        Ok(component)
+    }
+
+    /// The compiled component of `digest`, if a live deployment holds it.
+    fn loaded(&self, digest: &str) -> Option<Arc<Component>> {
+        self.loaded.lock().expect("component map poisoned").get(digest)?.upgrade()
     }
 
     /// Links a compiled component against the granted capabilities and
