@@ -222,22 +222,41 @@ fn redact(url: &str) -> String {
 }
 
 /// Peers installed from crates.io by the harness, at fixed versions.
-const BENCH_TOOLS: &[(&str, &str, &str)] = &[("oha", "1.16.0", "oha"), ("wasmtime-cli", "48.0.8", "wasmtime")];
+const BENCH_TOOLS: &[(&str, &str, &str)] = &[
+    ("oha", "1.16.0", "oha"),
+    ("wasmtime-cli", "48.0.8", "wasmtime"),
+];
 
 fn bench(args: &[String]) -> Result {
     build_components()?;
     status(cargo().args(["build", "--release", "-p", "berth", "-p", "bench-native"]))?;
-    status(cargo().args(["build", "--profile", PROFILE, "--target", WASM_TARGET, "-p", "wasi-hello"]))?;
+    status(cargo().args([
+        "build",
+        "--profile",
+        PROFILE,
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "wasi-hello",
+    ]))?;
     let tools = target_dir().join("bench-tools");
     for (krate, version, binary) in BENCH_TOOLS {
         if !tools.join("bin").join(binary).exists() {
             eprintln!("xtask: installing {krate} {version} (once)");
-            status(cargo().args(["install", "--locked", "--version", version, "--root"]).arg(&tools).arg(krate))?;
+            status(
+                cargo()
+                    .args(["install", "--locked", "--version", version, "--root"])
+                    .arg(&tools)
+                    .arg(krate),
+            )?;
         }
     }
     let venv = target_dir().join("bench-venv");
     if !venv.join("bin").join("uvicorn").exists() {
-        eprintln!("xtask: installing FastAPI and uvicorn into {} (once)", venv.display());
+        eprintln!(
+            "xtask: installing FastAPI and uvicorn into {} (once)",
+            venv.display()
+        );
         status(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
         status(
             Command::new(venv.join("bin").join("pip"))
@@ -245,5 +264,10 @@ fn bench(args: &[String]) -> Result {
                 .arg(root().join("bench/fastapi/requirements.txt")),
         )?;
     }
-    status(Command::new("python3").arg(root().join("bench/run.py")).args(args).current_dir(root()))
+    status(
+        Command::new("python3")
+            .arg(root().join("bench/run.py"))
+            .args(args)
+            .current_dir(root()),
+    )
 }

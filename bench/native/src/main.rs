@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row};
 
 #[derive(Clone)]
@@ -67,16 +69,28 @@ struct Page {
 const COLUMNS: &str = "id, name, description, price, quantity, created_at, updated_at";
 
 fn problem(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 fn validate(input: &ItemInput) -> Result<(), Response> {
     let chars = input.name.trim().chars().count();
     if chars == 0 || chars > 100 {
-        return Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", "name must be 1 to 100 characters"));
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "name must be 1 to 100 characters",
+        ));
     }
     if !input.price.is_finite() || input.price < 0.0 {
-        return Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", "price must be zero or more"));
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "price must be zero or more",
+        ));
     }
     Ok(())
 }
@@ -88,7 +102,13 @@ async fn hello(Path(name): Path<String>) -> Json<serde_json::Value> {
 async fn create(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     let input: ItemInput = match serde_json::from_slice(&body) {
         Ok(input) => input,
-        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", &e.to_string()),
+        Err(e) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                &e.to_string(),
+            );
+        }
     };
     if let Err(response) = validate(&input) {
         return response;
@@ -108,20 +128,36 @@ async fn create(State(state): State<AppState>, body: axum::body::Bytes) -> Respo
     match created {
         Ok(item) => {
             let location = format!("/items/{}", item.id);
-            (StatusCode::CREATED, [(header::LOCATION, location)], Json(item)).into_response()
+            (
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(item),
+            )
+                .into_response()
         }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", &e.to_string()),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            &e.to_string(),
+        ),
     }
 }
 
 async fn read(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     let sql = format!("SELECT {COLUMNS} FROM items WHERE id = $1");
-    let found: Result<Option<Item>, sqlx::Error> =
-        with_db!(&state.db, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await);
+    let found: Result<Option<Item>, sqlx::Error> = with_db!(&state.db, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await);
     match found {
         Ok(Some(item)) => Json(item).into_response(),
-        Ok(None) => problem(StatusCode::NOT_FOUND, "not_found", &format!("item {id} does not exist")),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", &e.to_string()),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("item {id} does not exist"),
+        ),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -129,7 +165,11 @@ async fn list(State(state): State<AppState>, Query(page): Query<Page>) -> Respon
     let limit = page.limit.unwrap_or(20);
     let offset = page.offset.unwrap_or(0);
     if !(1..=100).contains(&limit) {
-        return problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", "limit must be 1 to 100");
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "limit must be 1 to 100",
+        );
     }
     let sql = format!("SELECT {COLUMNS} FROM items ORDER BY id LIMIT $1 OFFSET $2");
     let page: Result<(Vec<Item>, i64), sqlx::Error> = with_db!(&state.db, pool => async {
@@ -149,7 +189,11 @@ async fn list(State(state): State<AppState>, Query(page): Query<Page>) -> Respon
             "offset": offset,
         }))
         .into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", &e.to_string()),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -159,7 +203,12 @@ async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://native-bench.db".into());
     // The same pool size and SQLite tuning as berth's namespaces.
     let db = if url.starts_with("postgres") {
-        Db::Postgres(PgPoolOptions::new().max_connections(4).connect(&url).await?)
+        Db::Postgres(
+            PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&url)
+                .await?,
+        )
     } else {
         let options = url
             .parse::<SqliteConnectOptions>()?
@@ -168,7 +217,12 @@ async fn main() -> anyhow::Result<()> {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        Db::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+        Db::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?,
+        )
     };
     let ddl = match &db {
         Db::Postgres(_) => {

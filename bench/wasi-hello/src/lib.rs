@@ -3,7 +3,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+    use wasip2::http::types::{
+        Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    };
 
     struct Hello;
 
@@ -12,13 +14,16 @@ mod component {
             let path = request.path_with_query().unwrap_or_default();
             let name = path.strip_prefix("/hello/").unwrap_or("world");
             let body = format!(r#"{{"message":"Hello, {name}!","version":"1.0.0"}}"#);
-            let headers = Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
-                .expect("valid headers");
+            let headers =
+                Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
+                    .expect("valid headers");
             let response = OutgoingResponse::new(headers);
             let outgoing = response.body().expect("a body");
             ResponseOutparam::set(out, Ok(response));
             let stream = outgoing.write().expect("a body stream");
-            stream.blocking_write_and_flush(body.as_bytes()).expect("written");
+            stream
+                .blocking_write_and_flush(body.as_bytes())
+                .expect("written");
             drop(stream);
             OutgoingBody::finish(outgoing, None).expect("finished");
         }

@@ -17,7 +17,7 @@ use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::db::NewDeployment;
+use crate::db::{DeploymentRecord, NewDeployment};
 use crate::runtime::{Grants, Invocation, ServiceState};
 
 /// How long `describe()` may run.
@@ -228,6 +228,22 @@ impl Registry {
         record: bool,
     ) -> Result<DeployReport, DeployError> {
         let _guard = self.deploying.lock().await;
+        if !record {
+            // Following the records (a restart, another replica): apply it
+            // only if it is still what the records say, so that a version
+            // recorded meanwhile is never overwritten by an older one.
+            let live = self
+                .host_db
+                .live_one(&deployment.tenant, &deployment.name)
+                .await
+                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+            if live.is_none_or(|r| r.digest != deployment.digest) {
+                return Err(DeployError::Conflict(format!(
+                    "service `{}` was changed meanwhile; not applying an older record",
+                    deployment.name
+                )));
+            }
+        }
         let current = self.current.load_full();
         let tenant = current
             .tenant(&deployment.tenant)
@@ -338,6 +354,17 @@ impl Registry {
         why: Option<&Source>,
     ) -> Result<bool, DeployError> {
         let _guard = self.deploying.lock().await;
+        if why.is_none() {
+            // Following the records: only if they (still) say it is gone.
+            let live = self
+                .host_db
+                .live_one(tenant, name)
+                .await
+                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+            if live.is_some() {
+                return Ok(false);
+            }
+        }
         let current = self.current.load_full();
         let Some(tenant_snapshot) = current
             .tenant(tenant)
@@ -374,25 +401,7 @@ impl Registry {
         };
         let mut restored = Vec::new();
         for record in records {
-            self.add_tenant(&record.tenant).await;
-            let result = async {
-                let bytes = self
-                    .artifacts
-                    .get(&record.digest)
-                    .await
-                    .map_err(DeployError::Internal)?;
-                let deployment = self
-                    .prepare(
-                        &record.tenant,
-                        Some(&record.service),
-                        bytes,
-                        &record.digest,
-                        Source::from_record(&record.source),
-                    )
-                    .await?;
-                self.activate(deployment, false).await
-            }
-            .await;
+            let result = self.put_recorded_live(&record).await;
             match result {
                 Ok(report) if report.tenant == super::DEFAULT_TENANT => restored.push(report.name),
                 Ok(report) => restored.push(format!("{}/{}", report.tenant, report.name)),
@@ -403,6 +412,30 @@ impl Registry {
             }
         }
         restored
+    }
+
+    /// Puts a recorded version live here without recording it again: what
+    /// a restart and a replica following another do.
+    pub(super) async fn put_recorded_live(
+        &self,
+        record: &DeploymentRecord,
+    ) -> Result<DeployReport, DeployError> {
+        self.add_tenant(&record.tenant).await;
+        let bytes = self
+            .artifacts
+            .get(&record.digest)
+            .await
+            .map_err(DeployError::Internal)?;
+        let deployment = self
+            .prepare(
+                &record.tenant,
+                Some(&record.service),
+                bytes,
+                &record.digest,
+                Source::from_record(&record.source),
+            )
+            .await?;
+        self.activate(deployment, false).await
     }
 
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {

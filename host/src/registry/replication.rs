@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use super::{DEFAULT_TENANT, DeployError, Registry, Source};
+use super::{DEFAULT_TENANT, DeployError, Registry};
 use crate::db::records::CHANGES_CHANNEL;
 use crate::db::{DeploymentRecord, HostPool};
 
@@ -45,22 +45,7 @@ impl Registry {
         if live.as_deref() == Some(record.digest.as_str()) {
             return Ok(());
         }
-        self.add_tenant(&record.tenant).await;
-        let bytes = self
-            .artifacts
-            .get(&record.digest)
-            .await
-            .map_err(DeployError::Internal)?;
-        let deployment = self
-            .prepare(
-                &record.tenant,
-                Some(&record.service),
-                bytes,
-                &record.digest,
-                Source::from_record(&record.source),
-            )
-            .await?;
-        let report = self.activate(deployment, false).await?;
+        let report = self.put_recorded_live(record).await?;
         tracing::info!(tenant = %report.tenant, service = %report.name, version = %report.version, "followed another replica's deploy");
         Ok(())
     }

@@ -93,6 +93,15 @@ impl Registry {
     /// Drops a tenant from the snapshot.
     pub(super) async fn forget_tenant(&self, tenant: &str) {
         let _guard = self.deploying.lock().await;
+        // Only if the records (still) say it is gone.
+        match self.host_db.tenant_names().await {
+            Ok(names) if names.iter().any(|n| n == tenant) => return,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, tenant, "cannot check the tenant's record; keeping it");
+                return;
+            }
+        }
         let current = self.current.load_full();
         let mut tenants = current.tenants.clone();
         if tenants.remove(tenant).is_some() {

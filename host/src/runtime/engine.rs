@@ -1,10 +1,10 @@
 //! The engine (pooling allocator, epoch interruption), its epoch ticker,
 //! and compilation off the request path.
 
-use std::path::PathBuf;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -133,7 +133,11 @@ impl Runtime {
 
     /// The compiled component of `digest`, if a live deployment holds it.
     fn loaded(&self, digest: &str) -> Option<Arc<Component>> {
-        self.loaded.lock().expect("component map poisoned").get(digest)?.upgrade()
+        self.loaded
+            .lock()
+            .expect("component map poisoned")
+            .get(digest)?
+            .upgrade()
     }
 
     /// Links a compiled component against the granted capabilities and
