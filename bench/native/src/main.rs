@@ -76,21 +76,21 @@ fn problem(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn validate(input: &ItemInput) -> Result<(), Response> {
+fn validate(input: &ItemInput) -> Result<(), Box<Response>> {
     let chars = input.name.trim().chars().count();
     if chars == 0 || chars > 100 {
-        return Err(problem(
+        return Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_error",
             "name must be 1 to 100 characters",
-        ));
+        )));
     }
     if !input.price.is_finite() || input.price < 0.0 {
-        return Err(problem(
+        return Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_error",
             "price must be zero or more",
-        ));
+        )));
     }
     Ok(())
 }
@@ -111,7 +111,7 @@ async fn create(State(state): State<AppState>, body: axum::body::Bytes) -> Respo
         }
     };
     if let Err(response) = validate(&input) {
-        return response;
+        return *response;
     }
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let sql = format!(
