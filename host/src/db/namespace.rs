@@ -149,6 +149,9 @@ fn sqlite_pool(path: &std::path::Path, timeout: Arc<AtomicU64>) -> SqlitePool {
         .min_connections(0)
         .idle_timeout(IDLE_TIMEOUT)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A local file does not drop connections: skip the ping before each
+        // use, a round trip to the connection's thread per statement.
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             let timeout = timeout.clone();
             Box::pin(async move {

@@ -187,7 +187,6 @@ fn config(options: &RuntimeOptions, pooling: bool) -> Config {
             .table_keep_resident(KEEP_RESIDENT / 16)
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-
     }
     config
 }
