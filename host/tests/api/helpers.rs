@@ -118,9 +118,11 @@ impl TestApp {
             None => Dirs {
                 data: TempDir::new().unwrap(),
                 plugins: TempDir::new().unwrap(),
-                database: match config.database {
-                    Some(shared) => Some(shared),
-                    None => TestDatabase::create().await.map(Arc::new),
+                database: match (config.database, &config.database_url) {
+                    (Some(shared), _) => Some(shared),
+                    // A database of the test's own choosing.
+                    (None, Some(_)) => None,
+                    (None, None) => TestDatabase::create().await.map(Arc::new),
                 },
             },
         };

@@ -11,30 +11,89 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, TestConfig, component, json, on_postgres, postgres};
+use tempfile::TempDir;
 
-async fn hello_version(app: &TestApp) -> Option<String> {
-    let (status, body) = json(app.get("/hello/replica").await).await;
-    (status == 200).then(|| body["version"].as_str().unwrap().to_string())
+use crate::helpers::{
+    Server, TestApp, TestConfig, TestDatabase, component, free_port, json, on_postgres, postgres,
+};
+
+/// `berth serve` processes sharing one PostgreSQL database.
+struct Replicas {
+    database: Arc<TestDatabase>,
+    client: reqwest::Client,
+    dirs: Vec<(TempDir, TempDir)>,
 }
 
-async fn wait_for(app: &TestApp, version: &str, within: Duration) -> Duration {
-    let started = Instant::now();
-    while hello_version(app).await.as_deref() != Some(version) {
-        assert!(
-            started.elapsed() < within,
-            "still not at {version} after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+impl Replicas {
+    async fn new() -> Replicas {
+        Replicas {
+            database: TestDatabase::create()
+                .await
+                .map(Arc::new)
+                .expect("on the PostgreSQL pass"),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            dirs: Vec::new(),
+        }
     }
-    started.elapsed()
-}
 
-fn replica_of(first: &TestApp) -> TestConfig {
-    TestConfig {
-        plugins: vec![],
-        database: first.database(),
-        ..TestConfig::default()
+    /// Starts one more replica; `hello.wasm` in its plugins dir if asked.
+    async fn start(&mut self, with_hello: bool) -> Server {
+        let (data, plugins) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+        if with_hello {
+            std::fs::write(plugins.path().join("hello.wasm"), component("hello")).unwrap();
+        }
+        let server = Server::start(
+            &data,
+            &plugins,
+            free_port(),
+            &[("BERTH_DATABASE_URL", self.database.url.as_str())],
+        );
+        server.wait_ready(&self.client).await;
+        self.dirs.push((data, plugins));
+        server
+    }
+
+    async fn hello_version(&self, server: &Server) -> Option<String> {
+        let response = self
+            .client
+            .get(format!("{}/hello/replica", server.url))
+            .send()
+            .await
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        let body: serde_json::Value = response.json().await.ok()?;
+        body["version"].as_str().map(str::to_string)
+    }
+
+    async fn wait_for(&self, server: &Server, version: Option<&str>, within: Duration) -> Duration {
+        let started = Instant::now();
+        while self.hello_version(server).await.as_deref() != version {
+            assert!(
+                started.elapsed() < within,
+                "still not at {version:?} after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
+
+    async fn admin(
+        &self,
+        server: &Server,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> reqwest::StatusCode {
+        let mut request = self
+            .client
+            .request(method, format!("{}/admin{path}", server.url))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request.send().await.unwrap().status()
     }
 }
 
@@ -43,51 +102,60 @@ async fn a_deploy_or_rollback_on_one_replica_reaches_the_others() {
     if !on_postgres() {
         return; // Replicas share PostgreSQL; SQLite is one process.
     }
-    let first = TestApp::spawn_with(TestConfig {
-        plugins: vec!["hello"],
-        ..TestConfig::default()
-    })
-    .await;
-    let second = TestApp::spawn_with(replica_of(&first)).await;
+    let mut replicas = Replicas::new().await;
+    let first = replicas.start(true).await;
+    let second = replicas.start(false).await;
     assert_eq!(
-        hello_version(&second).await.as_deref(),
+        replicas.hello_version(&second).await.as_deref(),
         Some("1.0.0"),
         "the second restored v1 from the records"
     );
 
-    assert_eq!(first.deploy("hello", "test/hello-v2").await.status(), 200);
-    let took = wait_for(&second, "2.0.0", Duration::from_secs(2)).await;
-    println!("deploy on the first replica served by the second after {took:?}");
-
-    let response = second
-        .admin(Method::POST, "/services/hello/rollback", None)
+    let status = replicas
+        .admin(
+            &first,
+            Method::PUT,
+            "/services/hello",
+            Some(component("test/hello-v2")),
+        )
         .await;
-    assert_eq!(response.status(), 200);
-    let took = wait_for(&first, "1.0.0", Duration::from_secs(2)).await;
-    println!("rollback on the second replica served by the first after {took:?}");
+    assert_eq!(status, 200);
+    let took = replicas
+        .wait_for(&second, Some("2.0.0"), Duration::from_secs(2))
+        .await;
+    println!("deploy through the first replica served by the second after {took:?}");
 
-    let third = TestApp::spawn_with(replica_of(&first)).await;
+    let status = replicas
+        .admin(&second, Method::POST, "/services/hello/rollback", None)
+        .await;
+    assert_eq!(status, 200);
+    let took = replicas
+        .wait_for(&first, Some("1.0.0"), Duration::from_secs(2))
+        .await;
+    println!("rollback through the second replica served by the first after {took:?}");
+
+    let third = replicas.start(false).await;
     assert_eq!(
-        hello_version(&third).await.as_deref(),
+        replicas.hello_version(&third).await.as_deref(),
         Some("1.0.0"),
         "a late replica starts at the current version"
     );
 
-    // Undeploy and tenants travel too.
+    // Undeploy travels too.
     assert_eq!(
-        third
-            .admin(Method::DELETE, "/services/hello", None)
-            .await
-            .status(),
+        replicas
+            .admin(&third, Method::DELETE, "/services/hello", None)
+            .await,
         204
     );
-    let started = Instant::now();
-    while hello_version(&first).await.is_some() {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "undeploy did not reach the first replica"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    replicas
+        .wait_for(&first, None, Duration::from_secs(2))
+        .await;
+    replicas
+        .wait_for(&second, None, Duration::from_secs(2))
+        .await;
+    for server in [first, second, third] {
+        server.kill();
     }
 }
 
@@ -313,4 +381,228 @@ async fn a_hundred_idle_deployments_hold_no_database_connections() {
     assert_eq!(namespaces, 0, "no namespace holds a connection while idle");
     assert!(all <= 10, "only the host's own pool and listener: {all}");
     admin.close().await;
+}
+
+/// A PostgreSQL cluster of the test's own, which it can really stop and
+/// start (the shared one serves every other test). Needs the server
+/// binaries and root (to run them as `postgres`); otherwise `None`.
+struct PrivatePostgres {
+    dir: TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn new() -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").is_file())?;
+        let dir = TempDir::new().ok()?;
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .ok()?;
+        let postgres = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        let data = postgres.data();
+        let initdb = postgres
+            .as_postgres(&postgres.bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .ok()?;
+        (chown.success() && initdb.status.success()).then_some(postgres)
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn as_postgres(&self, program: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let status = self
+            .as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-o", &options, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    fn start(&self) {
+        self.pg_ctl(&["-w", "start"]);
+    }
+
+    /// Stops the server the hard way, like a crash: committed writes must
+    /// come back from its write-ahead log.
+    fn stop(&self) {
+        self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Statuses and latencies seen by the load, by phase.
+#[derive(Default)]
+struct Seen {
+    statuses: Vec<(u16, Duration)>,
+    acknowledged: Vec<i64>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_postgresql_under_load_gives_503_then_berth_recovers_with_every_write() {
+    if !on_postgres() {
+        return;
+    }
+    let Some(postgres) = PrivatePostgres::new() else {
+        println!(
+            "SKIPPED: cannot run a PostgreSQL of the test's own here (needs its binaries and root)"
+        );
+        return;
+    };
+    postgres.start();
+    let app = Arc::new(
+        TestApp::spawn_with(TestConfig {
+            database_url: Some(postgres.url()),
+            ..TestConfig::default()
+        })
+        .await,
+    );
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = JoinSet::new();
+    for worker in 0..4 {
+        let (app, seen, stop) = (app.clone(), seen.clone(), stop.clone());
+        load.spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let started = Instant::now();
+                let response = app
+                    .post_json(
+                        "/items",
+                        &json!({"name": format!("w{worker} n{n}"), "price": 1}),
+                    )
+                    .await;
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                let mut seen = seen.lock().unwrap();
+                seen.statuses.push((status, started.elapsed()));
+                if status == 201 {
+                    seen.acknowledged.push(body["id"].as_i64().unwrap());
+                }
+            }
+        });
+    }
+    let phase =
+        |seen: &Arc<std::sync::Mutex<Seen>>| std::mem::take(&mut seen.lock().unwrap().statuses);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = phase(&seen);
+    assert!(
+        !before.is_empty() && before.iter().all(|(s, _)| *s == 201),
+        "all writes succeed first"
+    );
+
+    postgres.stop();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        503,
+        "not ready without the database"
+    );
+    assert_eq!(
+        app.get("/hello/still").await.status(),
+        200,
+        "services without a database keep serving"
+    );
+    let during = phase(&seen);
+    let refused: Vec<&(u16, Duration)> = during.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        !refused.is_empty(),
+        "the outage is answered with 503: {during:?}"
+    );
+    assert!(
+        during.iter().all(|(s, _)| *s == 503 || *s == 201),
+        "only 503 (or a write that made it): {during:?}"
+    );
+    let slowest = refused.iter().map(|(_, d)| *d).max().unwrap();
+    println!(
+        "with PostgreSQL stopped: {} requests answered 503, the slowest after {slowest:?}",
+        refused.len()
+    );
+    assert!(
+        slowest < Duration::from_secs(5),
+        "503 promptly, not after {slowest:?}"
+    );
+
+    postgres.start();
+    let restarted = Instant::now();
+    loop {
+        let recovered = seen
+            .lock()
+            .unwrap()
+            .statuses
+            .iter()
+            .rev()
+            .take(8)
+            .filter(|(s, _)| *s == 201)
+            .count()
+            == 8;
+        if recovered && app.get("/readyz").await.status() == 200 {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "did not recover by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "writes succeed again {:?} after PostgreSQL came back",
+        restarted.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while load.join_next().await.is_some() {}
+
+    let acknowledged = std::mem::take(&mut seen.lock().unwrap().acknowledged);
+    for id in &acknowledged {
+        let (status, _) = json(app.get(&format!("/items/{id}")).await).await;
+        assert_eq!(status, 200, "acknowledged item {id} survived the stop");
+    }
+    println!("all {} acknowledged writes are there", acknowledged.len());
 }
