@@ -18,7 +18,7 @@ use crate::runtime::ServiceState;
 
 /// How often the epoch advances: the granularity of request deadlines and of
 /// a busy service yielding its thread to other requests.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Bytes of a pooled linear memory kept resident between requests.
 const KEEP_RESIDENT: usize = 2 << 20;
