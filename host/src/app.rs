@@ -87,7 +87,8 @@ impl Application {
 
         tracing::info!(
             %address, restored = ?loaded.restored, deployed = ?loaded.deployed,
-            refused = loaded.refused.len(), admin_api = settings.admin_token.is_some(), "berth is listening"
+            refused = loaded.refused.len(), admin_api = settings.admin_token.is_some(),
+            pooling = registry.runtime().pooling(), "berth is listening"
         );
         Ok(Application {
             listener,

@@ -3,7 +3,7 @@
 //! randomness work; stdout and stderr are captured (bounded) and logged, so a
 //! panic message reaches the host's log.
 
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -62,11 +62,6 @@ impl WasiView for ServiceState {
             table: &mut self.table,
         }
     }
-}
-
-/// Table access for capabilities that keep resources.
-pub fn table(state: &mut ServiceState) -> &mut ResourceTable {
-    &mut state.table
 }
 
 pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {

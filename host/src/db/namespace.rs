@@ -121,16 +121,6 @@ impl Namespaces {
         Ok(ns)
     }
 
-    /// Connections currently open over all namespaces.
-    pub async fn open_connections(&self) -> u32 {
-        self.open
-            .lock()
-            .await
-            .values()
-            .map(|ns| ns.connections())
-            .sum()
-    }
-
     pub async fn close(&self) {
         let all: Vec<_> = self.open.lock().await.drain().collect();
         for (_, ns) in all {
@@ -202,13 +192,6 @@ impl Namespace {
         match self.backend {
             Backend::Sqlite { .. } => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    fn connections(&self) -> u32 {
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => pool.size(),
-            Backend::Postgres(pg) => pg.connections(),
         }
     }
 

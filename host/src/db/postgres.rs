@@ -202,10 +202,6 @@ impl PgNamespace {
             .map(drop)
     }
 
-    pub fn connections(&self) -> u32 {
-        self.pool.size()
-    }
-
     /// Runs `work`, ending the role's statements that outlive `timeout`.
     async fn bounded<T>(
         &self,

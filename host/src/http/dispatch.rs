@@ -101,7 +101,7 @@ pub async fn dispatch(
         Ok(response) => response.status(),
         Err(error) => error.status(),
     };
-    record_metrics(&target, status, started.elapsed());
+    target.metrics.record(status.as_u16(), started.elapsed());
     result
 }
 
@@ -270,15 +270,4 @@ fn wit_method(method: &Method) -> bindings::Method {
         Method::OPTIONS => bindings::Method::Options,
         ref other => bindings::Method::Other(other.as_str().to_string()),
     }
-}
-
-fn record_metrics(target: &Target, status: StatusCode, elapsed: Duration) {
-    let labels = [
-        ("service", target.deployment.name.clone()),
-        ("route", target.route.path.clone()),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!("berth_requests_total", &labels).increment(1);
-    metrics::histogram!("berth_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
 }

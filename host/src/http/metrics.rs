@@ -38,3 +38,41 @@ pub async fn render() -> impl IntoResponse {
         handle.render(),
     )
 }
+
+/// The metric handles of one route of one deployment, registered once, so
+/// that recording a request allocates nothing.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    labels: Vec<(&'static str, String)>,
+    duration: metrics::Histogram,
+    requests: std::sync::Mutex<Vec<(u16, metrics::Counter)>>,
+}
+
+impl RouteMetrics {
+    pub fn new(tenant: &str, service: &str, route: &str) -> RouteMetrics {
+        let labels = vec![
+            ("tenant", tenant.to_string()),
+            ("service", service.to_string()),
+            ("route", route.to_string()),
+        ];
+        RouteMetrics {
+            duration: metrics::histogram!("berth_request_duration_seconds", &labels),
+            labels,
+            requests: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn record(&self, status: u16, elapsed: std::time::Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+        let mut requests = self.requests.lock().expect("metrics lock poisoned");
+        if let Some((_, counter)) = requests.iter().find(|(s, _)| *s == status) {
+            counter.increment(1);
+            return;
+        }
+        let mut labels = self.labels.clone();
+        labels.push(("status", status.to_string()));
+        let counter = metrics::counter!("berth_requests_total", &labels);
+        counter.increment(1);
+        requests.push((status, counter));
+    }
+}

@@ -118,6 +118,7 @@ impl std::fmt::Debug for Deployment {
 pub struct Target {
     pub deployment: Arc<Deployment>,
     pub route: Arc<RouteSpec>,
+    pub metrics: Arc<crate::http::metrics::RouteMetrics>,
 }
 
 /// One tenant's live services and their routes.
@@ -136,6 +137,11 @@ impl TenantSnapshot {
                 let target = Target {
                     deployment: deployment.clone(),
                     route: route.clone(),
+                    metrics: Arc::new(crate::http::metrics::RouteMetrics::new(
+                        &deployment.tenant,
+                        &deployment.name,
+                        &route.path,
+                    )),
                 };
                 builder.add(route.method.clone(), route.path.clone(), target)?;
             }
