@@ -202,23 +202,6 @@ impl PgNamespace {
             .map(drop)
     }
 
-    /// Runs `work`, ending the role's statements that outlive `timeout`.
-    async fn bounded<T>(
-        &self,
-        timeout: Duration,
-        work: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        match tokio::time::timeout(timeout + REAPER_SLACK, work).await {
-            Ok(result) => result,
-            Err(_) => {
-                reap(&self.admin, &self.role, timeout).await;
-                Err(Error::LimitExceeded(format!(
-                    "the statement ran past {timeout:?} and was ended"
-                )))
-            }
-        }
-    }
-
     pub async fn query(
         &self,
         sql: &str,
@@ -226,7 +209,7 @@ impl PgNamespace {
         limits: ResultLimits,
         timeout: Duration,
     ) -> Result<Rows, Error> {
-        self.bounded(timeout, async {
+        bounded(&self.admin, &self.role, timeout, async {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             read_pg_rows(query.fetch(&self.pool), limits).await
         })
@@ -239,7 +222,7 @@ impl PgNamespace {
         params: Vec<Value>,
         timeout: Duration,
     ) -> Result<u64, Error> {
-        self.bounded(timeout, async {
+        bounded(&self.admin, &self.role, timeout, async {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             Ok(query
                 .execute(&self.pool)
@@ -277,6 +260,25 @@ impl PgNamespace {
     }
 }
 
+/// Runs `work` as `role`, ending the role's statements that outlive
+/// `timeout`.
+async fn bounded<T>(
+    admin: &PgPool,
+    role: &str,
+    timeout: Duration,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(timeout + REAPER_SLACK, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            reap(admin, role, timeout).await;
+            Err(Error::LimitExceeded(format!(
+                "the statement ran past {timeout:?} and was ended"
+            )))
+        }
+    }
+}
+
 /// Ends `role`'s statements running longer than `timeout`: the guest cannot
 /// escape this with `SET statement_timeout`, as it runs as the host.
 async fn reap(admin: &PgPool, role: &str, timeout: Duration) {
@@ -307,32 +309,19 @@ pub struct PgTx {
 }
 
 impl PgTx {
-    async fn bounded<T>(
-        admin: &PgPool,
-        role: &str,
-        timeout: Duration,
-        work: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        match tokio::time::timeout(timeout + REAPER_SLACK, work).await {
-            Ok(result) => result,
-            Err(_) => {
-                reap(admin, role, timeout).await;
-                Err(Error::LimitExceeded(format!(
-                    "the statement ran past {timeout:?} and was ended"
-                )))
-            }
-        }
-    }
-
     pub async fn query(
         &mut self,
         sql: &str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
-        let (admin, role, timeout) = (self.admin.clone(), self.role.clone(), self.timeout);
-        let tx = &mut self.tx;
-        Self::bounded(&admin, &role, timeout, async move {
+        let PgTx {
+            tx,
+            admin,
+            role,
+            timeout,
+        } = self;
+        bounded(admin, role, *timeout, async move {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             read_pg_rows(query.fetch(&mut **tx), limits).await
         })
@@ -340,9 +329,13 @@ impl PgTx {
     }
 
     pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        let (admin, role, timeout) = (self.admin.clone(), self.role.clone(), self.timeout);
-        let tx = &mut self.tx;
-        Self::bounded(&admin, &role, timeout, async move {
+        let PgTx {
+            tx,
+            admin,
+            role,
+            timeout,
+        } = self;
+        bounded(admin, role, *timeout, async move {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             Ok(query
                 .execute(&mut **tx)
