@@ -91,13 +91,9 @@ impl Registry {
 
     async fn on_notice(&self, payload: &str) {
         let result = match payload.split_once('/') {
-            Some((tenant, "*")) => {
-                // A tenant was created or deleted: compare everything.
-                let _ = tenant;
-                self.sync_all().await
-            }
+            // `<tenant>/*`: a tenant was created or deleted; compare everything.
+            Some((_, "*")) | None => self.sync_all().await,
             Some((tenant, service)) => self.sync_service(tenant, service).await,
-            None => self.sync_all().await,
         };
         if let Err(error) = result {
             tracing::warn!(payload, %error, "cannot follow a change announced by another replica");

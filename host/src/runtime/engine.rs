@@ -24,7 +24,6 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Engine-wide choices, from the settings.
-
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     pub pooling: bool,
