@@ -29,6 +29,8 @@ const TEST_COMPONENTS: &[&str] = &[
     "hello-v2",
     "hostile-bad-describe",
     "hostile-bad-migration",
+    "hostile-slow-migration",
+    "hostile-pragma-migration",
 ];
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
 const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";

@@ -1,13 +1,14 @@
 //! `hostile`: a service that misbehaves on purpose, for the host's tests.
 //! Each route is one kind of failure the host must contain.
 
-use berth_sdk::database::Value;
-use berth_sdk::db::{Db, Executor};
+mod abuse;
+mod sql;
+
 use berth_sdk::log::{Level, log};
 use berth_sdk::{
     Capability, Dialect, Manifest, Method, Migration, Problem, Request, Response, Router, Service,
 };
-use serde::Deserialize;
+use sql::{big_query, run_sql, run_sql_tx, slow_sql, sql_flood};
 
 struct Hostile;
 
@@ -96,6 +97,48 @@ fn router() -> Router {
             "Calls the host without end",
             504,
             call_flood,
+        )
+        .route(
+            Method::Get,
+            "/param-flood",
+            "Sends a large parameter list with every statement",
+            200,
+            sql::param_flood,
+        )
+        .route(
+            Method::Get,
+            "/log-abuse",
+            "Logs huge field lists and forged lines",
+            200,
+            abuse::log_abuse,
+        )
+        .route(
+            Method::Get,
+            "/hostcall-big",
+            "Passes huge arguments to the host",
+            500,
+            abuse::hostcall_big,
+        )
+        .route(
+            Method::Get,
+            "/http-fields",
+            "Creates wasi:http header maps without end",
+            200,
+            abuse::http_fields,
+        )
+        .route(
+            Method::Post,
+            "/validate",
+            "Accepts a body under a schema with a catastrophic pattern",
+            200,
+            ok,
+        )
+        .route(
+            Method::Get,
+            "/set-cookie",
+            "Answers with a cookie",
+            200,
+            abuse::set_cookie,
         )
 }
 
@@ -194,50 +237,6 @@ fn fetch(request: &Request) -> Result<Response, Problem> {
     })
 }
 
-fn sql_flood(_: &Request) -> Result<Response, Problem> {
-    let mut ran = 0u64;
-    let error = loop {
-        match Db.query("SELECT 1", &[]) {
-            Ok(_) => ran += 1,
-            Err(error) => break error,
-        }
-    };
-    Ok(Response::json(
-        200,
-        &serde_json::json!({ "ran": ran, "error": format!("{error:?}") }),
-    ))
-}
-
-fn slow_sql(_: &Request) -> Result<Response, Problem> {
-    let result = Db.query(
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
-        &[],
-    );
-    Ok(Response::json(
-        200,
-        &serde_json::json!({ "result": format!("{result:?}") }),
-    ))
-}
-
-fn big_query(_: &Request) -> Result<Response, Problem> {
-    let sql = match berth_sdk::db::current_dialect() {
-        Dialect::Sqlite => {
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000000) SELECT x FROM c"
-        }
-        Dialect::Postgres => "SELECT x FROM generate_series(1, 1000000) AS x",
-    };
-    let result = Db.query(sql, &[]);
-
-    let summary = match result {
-        Ok(rows) => format!("Ok({} rows)", rows.rows.len()),
-        Err(error) => format!("{error:?}"),
-    };
-    Ok(Response::json(
-        200,
-        &serde_json::json!({ "result": summary }),
-    ))
-}
-
 fn log_flood(request: &Request) -> Result<Response, Problem> {
     for i in 0..100_000u32 {
         log(Level::Info, "flood", &[("i".into(), i.to_string())]);
@@ -281,74 +280,18 @@ fn log_message(request: &Request) -> Result<Response, Problem> {
     ok(request)
 }
 
-#[derive(Deserialize)]
-struct Sql {
-    sql: String,
-    #[serde(default)]
-    execute: bool,
-}
-
-#[derive(Deserialize)]
-struct Script {
-    statements: Vec<String>,
-}
-
-/// Runs statements one after the other in one transaction (so on one
-/// connection): `SET` and friends then apply to the statements after them.
-fn run_sql_tx(request: &Request) -> Result<Response, Problem> {
-    let script: Script = request.json()?;
-    let tx = berth_sdk::db::begin().map_err(Problem::from)?;
-    let results: Vec<serde_json::Value> = script
-        .statements
-        .iter()
-        .map(|sql| match tx.query(sql, &[]) {
-            Ok(rows) => serde_json::json!({
-                "rows": rows.rows.iter().map(|r| r.iter().map(json_value).collect::<Vec<_>>()).collect::<Vec<_>>()
-            }),
-            Err(error) => serde_json::json!({ "db_error": format!("{error:?}") }),
-        })
-        .collect();
-    drop(tx);
-    Ok(Response::json(
-        200,
-        &serde_json::json!({ "results": results }),
-    ))
-}
-
-/// Runs arbitrary SQL: the host must keep it inside this service's namespace.
-fn run_sql(request: &Request) -> Result<Response, Problem> {
-    let sql: Sql = request.json()?;
-    let result = if sql.execute {
-        Db.execute(&sql.sql, &[])
-            .map(|n| serde_json::json!({ "changed": n }))
-    } else {
-        Db.query(&sql.sql, &[]).map(|rows| {
-            let rows: Vec<Vec<serde_json::Value>> = rows
-                .rows
-                .iter()
-                .map(|row| row.iter().map(json_value).collect())
-                .collect();
-            serde_json::json!({ "rows": rows })
-        })
-    };
-    Ok(match result {
-        Ok(body) => Response::json(200, &body),
-        Err(error) => Response::json(
-            400,
-            &serde_json::json!({ "db_error": format!("{error:?}") }),
-        ),
-    })
-}
-
-fn json_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Integer(i) => (*i).into(),
-        Value::Real(r) => (*r).into(),
-        Value::Text(t) => t.clone().into(),
-        Value::Blob(b) => b.len().into(),
-        Value::Boolean(b) => (*b).into(),
+/// The routes, one with a request schema whose `pattern` would backtrack
+/// for ever on a backtracking regex engine, and nests deeply.
+fn routes() -> Vec<berth_sdk::Route> {
+    let mut routes = router().describe();
+    for route in &mut routes {
+        if route.path == "/validate" {
+            route.request_schema = Some(
+                r#"{"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "deep": {"type": "array", "items": {"type": "array", "items": {"type": "array"}}}}}"#.into(),
+            );
+        }
     }
+    routes
 }
 
 fn migrations() -> Vec<Migration> {
@@ -372,6 +315,33 @@ fn migrations() -> Vec<Migration> {
             "CREATE TABLE half (id INTEGER); INSERT INTO no_such_table VALUES (1);",
         ));
     }
+    if cfg!(feature = "slow-migration") {
+        // Never ends: the host must stop it, and must not stall other
+        // tenants' deploys while it runs.
+        migrations.push(
+            Migration::new(
+                2,
+                "a migration that never ends",
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            )
+            .on(Dialect::Postgres, "SELECT pg_sleep(3600)"),
+        );
+    }
+    if cfg!(feature = "pragma-migration") {
+        // Process-wide SQLite settings and the host's bookkeeping, from a
+        // migration: refused like the same SQL in a request.
+        migrations.push(
+            Migration::new(
+                2,
+                "reaches beyond its namespace",
+                "PRAGMA hard_heap_limit = 1; DROP TABLE _berth_migrations;",
+            )
+            .on(
+                Dialect::Postgres,
+                "SET statement_timeout = 0; SELECT pg_notify('berth_changes', 'default/*'); COPY (SELECT 1) TO '/tmp/berth-migration-escape';",
+            ),
+        );
+    }
     migrations
 }
 
@@ -384,7 +354,7 @@ impl Service for Hostile {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose.".into(),
-            routes: router().describe(),
+            routes: routes(),
             migrations: migrations(),
             settings: Vec::new(),
             capabilities: vec![Capability::Database, Capability::OutboundHttp],
