@@ -31,6 +31,7 @@ pub struct Application {
     tenancy: Tenancy,
     max_body_bytes: usize,
     max_component_bytes: usize,
+    clients: http::server::ClientLimits,
     shutdown: CancellationToken,
     loaded: LoadSummary,
 }
@@ -40,6 +41,7 @@ impl Application {
     /// binds the listener. Fails with a message naming what is wrong.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         prepare_dirs(&settings)?;
+        crate::db::limit_sqlite_heap(settings.sqlite_heap_bytes);
         http::metrics::handle();
         let host_db = HostDb::connect(&settings.database_url).await?;
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
@@ -51,9 +53,9 @@ impl Application {
         })?);
         let namespaces = Arc::new(match host_db.pool() {
             HostPool::Sqlite(_) => Namespaces::sqlite(settings.data_dir.join("services")),
-            HostPool::Postgres(pool) => {
+            HostPool::Postgres(_) => {
                 let options = PgConnectOptions::from_str(&settings.database_url)?;
-                Namespaces::postgres(Provisioner::new(pool.clone(), options).await?)
+                Namespaces::postgres(Provisioner::new(&host_db, options).await?)
             }
         });
         let artifacts = ArtifactStore::open(settings.data_dir.join("artifacts"), host_db.clone())?;
@@ -100,6 +102,7 @@ impl Application {
             tenancy: settings.tenancy.clone(),
             max_body_bytes: settings.max_body_bytes,
             max_component_bytes: settings.max_component_bytes,
+            clients: settings.clients,
             shutdown,
             loaded,
         })
@@ -132,14 +135,12 @@ impl Application {
                 host_db: self.host_db.clone(),
                 tenancy: self.tenancy.clone(),
                 max_body_bytes: self.max_body_bytes,
+                body_timeout: self.clients.body_timeout,
             },
             self.admin_token.as_ref(),
             self.max_component_bytes,
         );
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(self.shutdown.cancelled_owned())
-            .await
-            .context("the HTTP server failed")?;
+        http::server::serve(self.listener, router, self.clients, self.shutdown.clone()).await;
         self.namespaces.close().await;
         self.host_db.close().await;
         tracing::info!("berth stopped");

@@ -178,6 +178,7 @@ impl ServeArgs {
                 pooling: self.pooling,
                 max_instances: self.max_instances,
                 deadlines: self.deadlines,
+                ..RuntimeLayer::default()
             },
             services: Default::default(),
             tenants: Default::default(),

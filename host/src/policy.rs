@@ -30,6 +30,10 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Longest one statement may run.
     pub statement_timeout: Duration,
+    /// Longest the migrations of one deploy may run.
+    pub migration_timeout: Duration,
+    /// Largest the service's database may grow, in bytes.
+    pub max_database_bytes: u64,
 }
 
 /// Per-deployment limits, every field optional.
@@ -44,6 +48,8 @@ pub struct DeploymentLimitsLayer {
     pub max_statements: Option<u32>,
     pub max_response_bytes: Option<usize>,
     pub statement_timeout_ms: Option<u64>,
+    pub migration_timeout_ms: Option<u64>,
+    pub max_database_mb: Option<u64>,
 }
 
 impl DeploymentLimitsLayer {
@@ -57,6 +63,8 @@ impl DeploymentLimitsLayer {
             max_statements: top.max_statements.or(self.max_statements),
             max_response_bytes: top.max_response_bytes.or(self.max_response_bytes),
             statement_timeout_ms: top.statement_timeout_ms.or(self.statement_timeout_ms),
+            migration_timeout_ms: top.migration_timeout_ms.or(self.migration_timeout_ms),
+            max_database_mb: top.max_database_mb.or(self.max_database_mb),
         }
     }
 
@@ -92,6 +100,15 @@ impl DeploymentLimitsLayer {
                 "limits.statement_timeout_ms",
                 self.statement_timeout_ms.unwrap_or(5_000),
             )?),
+            migration_timeout: Duration::from_millis(positive(
+                "limits.migration_timeout_ms",
+                self.migration_timeout_ms.unwrap_or(60_000),
+            )?),
+            max_database_bytes: positive(
+                "limits.max_database_mb",
+                self.max_database_mb.unwrap_or(1024),
+            )?
+            .saturating_mul(1 << 20),
         })
     }
 }
@@ -108,6 +125,9 @@ pub struct ServiceLayer {
     /// Hosts the service may call, e.g. `https://api.example.com`,
     /// `http://127.0.0.1:8080`, `https://*.example.com`, `http://localhost:*`.
     pub allowed_outbound_hosts: Option<Vec<String>>,
+    /// Drop `Set-Cookie` from the service's responses (tenants that share
+    /// an origin, in header or path tenancy, share its cookies).
+    pub strip_set_cookie: Option<bool>,
 }
 
 impl ServiceLayer {
@@ -118,6 +138,7 @@ impl ServiceLayer {
             settings: self.settings,
             limits: self.limits.overlay(top.limits),
             allowed_outbound_hosts: top.allowed_outbound_hosts.or(self.allowed_outbound_hosts),
+            strip_set_cookie: top.strip_set_cookie.or(self.strip_set_cookie),
         }
     }
 }
@@ -165,6 +186,7 @@ pub struct DeploymentConfig {
     pub settings: BTreeMap<String, String>,
     pub limits: Limits,
     pub outbound: AllowList,
+    pub strip_set_cookie: bool,
 }
 
 /// The operator's configuration of tenants and services.
@@ -172,6 +194,9 @@ pub struct DeploymentConfig {
 pub struct Policy {
     defaults: DeploymentLimitsLayer,
     tenant_max_concurrency: u32,
+    /// Most pooled instances one tenant may hold: no tenant takes every
+    /// slot of the pool.
+    tenant_max_instances: u32,
     services: BTreeMap<String, ServiceLayer>,
     tenants: BTreeMap<String, TenantLayer>,
 }
@@ -198,6 +223,7 @@ pub fn validate_tenant(name: &str) -> Result<(), String> {
 impl Policy {
     pub fn new(
         limits: &LimitsLayer,
+        tenant_max_instances: u32,
         services: BTreeMap<String, ServiceLayer>,
         tenants: BTreeMap<String, TenantLayer>,
     ) -> Result<Policy, SettingsError> {
@@ -207,6 +233,7 @@ impl Policy {
                 "limits.tenant_max_concurrency (BERTH_TENANT_MAX_CONCURRENCY)",
                 limits.tenant_max_concurrency.unwrap_or(500),
             )?,
+            tenant_max_instances,
             services,
             tenants,
         };
@@ -232,12 +259,15 @@ impl Policy {
         self.tenants.keys().map(String::as_str)
     }
 
-    /// How many requests `tenant` may run at once.
+    /// How many requests `tenant` may run at once: its quota, and never
+    /// more than its share of the instance pool (each running request holds
+    /// one instance).
     pub fn tenant_max_concurrency(&self, tenant: &str) -> u32 {
         self.tenants
             .get(tenant)
             .and_then(|t| t.max_concurrency)
             .unwrap_or(self.tenant_max_concurrency)
+            .min(self.tenant_max_instances)
     }
 
     /// The largest memory limit any deployment can get: the instance pool is
@@ -302,6 +332,7 @@ impl Policy {
             settings: settings_text(service, settings)?,
             limits: limits.resolve()?,
             outbound,
+            strip_set_cookie: service_layer.strip_set_cookie.unwrap_or(false),
         })
     }
 }

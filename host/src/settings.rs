@@ -10,9 +10,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::server::ClientLimits;
 use crate::policy::{DeploymentLimitsLayer, Policy, ServiceLayer, TenantLayer};
 use crate::tenancy::{Tenancy, TenancyLayer};
 
@@ -84,6 +86,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest component the admin API accepts, in bytes.
     pub max_component_bytes: usize,
+    /// Memory all SQLite connections of the process may use together.
+    pub sqlite_heap_bytes: u64,
+    /// How slow and idle clients are bounded.
+    pub clients: ClientLimits,
     /// Use wasmtime's pooling allocator (falls back to on-demand if refused).
     pub pooling: bool,
     /// Most instances alive at once (pooling allocator slots).
@@ -128,6 +134,15 @@ pub struct LimitsLayer {
     pub max_body_bytes: Option<usize>,
     pub max_component_bytes: Option<usize>,
     pub tenant_max_concurrency: Option<u32>,
+    /// Memory all SQLite connections of the process may use together.
+    pub sqlite_heap_mb: Option<u64>,
+    /// Longest a client may take to send request headers (and longest a
+    /// keep-alive connection may sit idle).
+    pub header_timeout_ms: Option<u64>,
+    /// Longest a client may take to send a request body.
+    pub body_timeout_ms: Option<u64>,
+    /// Most client connections open at once.
+    pub max_connections: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub memory_mb: Option<usize>,
     pub max_concurrency: Option<u32>,
@@ -136,6 +151,8 @@ pub struct LimitsLayer {
     pub max_statements: Option<u32>,
     pub max_response_bytes: Option<usize>,
     pub statement_timeout_ms: Option<u64>,
+    pub migration_timeout_ms: Option<u64>,
+    pub max_database_mb: Option<u64>,
 }
 
 impl LimitsLayer {
@@ -150,6 +167,8 @@ impl LimitsLayer {
             max_statements: self.max_statements,
             max_response_bytes: self.max_response_bytes,
             statement_timeout_ms: self.statement_timeout_ms,
+            migration_timeout_ms: self.migration_timeout_ms,
+            max_database_mb: self.max_database_mb,
         }
     }
 
@@ -159,6 +178,10 @@ impl LimitsLayer {
             max_body_bytes: top.max_body_bytes.or(self.max_body_bytes),
             max_component_bytes: top.max_component_bytes.or(self.max_component_bytes),
             tenant_max_concurrency: top.tenant_max_concurrency.or(self.tenant_max_concurrency),
+            sqlite_heap_mb: top.sqlite_heap_mb.or(self.sqlite_heap_mb),
+            header_timeout_ms: top.header_timeout_ms.or(self.header_timeout_ms),
+            body_timeout_ms: top.body_timeout_ms.or(self.body_timeout_ms),
+            max_connections: top.max_connections.or(self.max_connections),
             request_timeout_ms: deployment.request_timeout_ms,
             memory_mb: deployment.memory_mb,
             max_concurrency: deployment.max_concurrency,
@@ -167,6 +190,8 @@ impl LimitsLayer {
             max_statements: deployment.max_statements,
             max_response_bytes: deployment.max_response_bytes,
             statement_timeout_ms: deployment.statement_timeout_ms,
+            migration_timeout_ms: deployment.migration_timeout_ms,
+            max_database_mb: deployment.max_database_mb,
         }
     }
 }
@@ -176,6 +201,8 @@ impl LimitsLayer {
 pub struct RuntimeLayer {
     pub pooling: Option<bool>,
     pub max_instances: Option<u32>,
+    /// Most instances one tenant may hold [default: half of max_instances].
+    pub tenant_max_instances: Option<u32>,
     pub deadlines: Option<bool>,
 }
 
@@ -184,6 +211,7 @@ pub const DEFAULT_DATA_DIR: &str = "berth-data";
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_MAX_INSTANCES: u32 = 1000;
+const DEFAULT_SQLITE_HEAP_MB: u64 = 1024;
 
 impl Layer {
     /// Reads a `berth.toml`.
@@ -227,6 +255,10 @@ impl Layer {
             runtime: RuntimeLayer {
                 pooling: top.runtime.pooling.or(self.runtime.pooling),
                 max_instances: top.runtime.max_instances.or(self.runtime.max_instances),
+                tenant_max_instances: top
+                    .runtime
+                    .tenant_max_instances
+                    .or(self.runtime.tenant_max_instances),
                 deadlines: top.runtime.deadlines.or(self.runtime.deadlines),
             },
             tenancy: self.tenancy.overlay(top.tenancy),
@@ -277,7 +309,38 @@ impl Layer {
             "runtime.max_instances (BERTH_MAX_INSTANCES)",
             self.runtime.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
         )?;
-        let policy = Policy::new(&self.limits, self.services, self.tenants)?;
+        let sqlite_heap_bytes = positive(
+            "limits.sqlite_heap_mb",
+            self.limits.sqlite_heap_mb.unwrap_or(DEFAULT_SQLITE_HEAP_MB),
+        )?
+        .saturating_mul(1 << 20);
+        let clients = ClientLimits {
+            header_timeout: Duration::from_millis(positive(
+                "limits.header_timeout_ms",
+                self.limits.header_timeout_ms.unwrap_or(10_000),
+            )?),
+            body_timeout: Duration::from_millis(positive(
+                "limits.body_timeout_ms",
+                self.limits.body_timeout_ms.unwrap_or(30_000),
+            )?),
+            max_connections: positive(
+                "limits.max_connections",
+                self.limits.max_connections.unwrap_or(10_000),
+            )?,
+        };
+        let tenant_max_instances = positive(
+            "runtime.tenant_max_instances",
+            self.runtime
+                .tenant_max_instances
+                .unwrap_or((max_instances / 2).max(1)),
+        )?
+        .min(max_instances);
+        let policy = Policy::new(
+            &self.limits,
+            tenant_max_instances,
+            self.services,
+            self.tenants,
+        )?;
         Ok(Settings {
             listen,
             data_dir,
@@ -288,6 +351,8 @@ impl Layer {
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             max_body_bytes,
             max_component_bytes,
+            sqlite_heap_bytes,
+            clients,
             pooling: self.runtime.pooling.unwrap_or(true),
             max_instances,
             deadlines: self.runtime.deadlines.unwrap_or(true),

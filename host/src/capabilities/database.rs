@@ -12,7 +12,7 @@ use crate::bindings::berth::service::database::{
     Error, Host, HostTransaction, Rows, Value, add_to_linker as link,
 };
 use crate::bindings::berth::service::types::Dialect;
-use crate::db::namespace::{Namespace, NamespaceTx, ResultLimits};
+use crate::db::namespace::{MAX_PARAMETERS, MAX_SQL_BYTES, Namespace, NamespaceTx, ResultLimits};
 use crate::runtime::ServiceState;
 
 /// The host side of a guest's `transaction` resource.
@@ -40,6 +40,22 @@ impl DatabaseCtx {
             statements_left: max_statements,
             max_statements,
         }
+    }
+
+    /// The namespace, charging one statement to the budget, once the
+    /// statement is within the size bounds.
+    fn charge_statement(&mut self, sql: &str, params: &[Value]) -> Result<&Arc<Namespace>, Error> {
+        if sql.len() > MAX_SQL_BYTES {
+            return Err(Error::LimitExceeded(format!(
+                "a statement may be at most {MAX_SQL_BYTES} bytes of SQL"
+            )));
+        }
+        if params.len() > MAX_PARAMETERS {
+            return Err(Error::LimitExceeded(format!(
+                "a statement may bind at most {MAX_PARAMETERS} parameters"
+            )));
+        }
+        self.charge()
     }
 
     /// The namespace, charging one statement to the budget.
@@ -82,7 +98,7 @@ impl Host for DatabaseView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
         let limits = self.ctx.results;
-        Ok(match self.ctx.charge() {
+        Ok(match self.ctx.charge_statement(&sql, &params) {
             Ok(ns) => ns.query(&sql, params, limits).await,
             Err(e) => Err(e),
         })
@@ -93,7 +109,7 @@ impl Host for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        Ok(match self.ctx.charge() {
+        Ok(match self.ctx.charge_statement(&sql, &params) {
             Ok(ns) => ns.execute(&sql, params).await,
             Err(e) => Err(e),
         })
@@ -119,7 +135,7 @@ impl HostTransaction for DatabaseView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
         let limits = self.ctx.results;
-        if let Err(e) = self.ctx.charge() {
+        if let Err(e) = self.ctx.charge_statement(&sql, &params) {
             return Ok(Err(e));
         }
         let tx = self.table.get_mut(&this)?;
@@ -132,7 +148,7 @@ impl HostTransaction for DatabaseView<'_> {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        if let Err(e) = self.ctx.charge() {
+        if let Err(e) = self.ctx.charge_statement(&sql, &params) {
             return Ok(Err(e));
         }
         let tx = self.table.get_mut(&this)?;

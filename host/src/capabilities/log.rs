@@ -11,12 +11,17 @@ use crate::runtime::ServiceState;
 const MAX_MESSAGES: u32 = 1000;
 /// Longest message or field value kept, in bytes.
 const MAX_TEXT: usize = 4096;
+/// Fields kept per message; the rest are dropped.
+const MAX_FIELDS: usize = 32;
+/// Bytes (messages and fields) a single request may log in all.
+const MAX_BYTES: usize = 256 * 1024;
 
 /// Per-request logging state.
 #[derive(Debug)]
 pub struct LogCtx {
     service: String,
     emitted: u32,
+    bytes: usize,
     dropped: u32,
 }
 
@@ -25,6 +30,7 @@ impl LogCtx {
         LogCtx {
             service: service.to_string(),
             emitted: 0,
+            bytes: 0,
             dropped: 0,
         }
     }
@@ -34,21 +40,33 @@ impl Drop for LogCtx {
     fn drop(&mut self) {
         if self.dropped > 0 {
             tracing::warn!(target: "berth::service", service = %self.service, dropped = self.dropped,
-                "service exceeded {MAX_MESSAGES} log messages in one request");
+                "service exceeded {MAX_MESSAGES} log messages or {MAX_BYTES} log bytes in one request");
         }
     }
 }
 
-fn clip(mut text: String) -> String {
-    if text.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
-        while !text.is_char_boundary(end) {
-            end -= 1;
+/// At most [`MAX_TEXT`] bytes of `text`, with control characters escaped
+/// so that a service cannot forge a log line of its own (`\n` and the like
+/// come out as `\n`).
+pub fn clip(text: &str) -> String {
+    clip_to(text, MAX_TEXT)
+}
+
+/// [`clip`] to `max` bytes.
+pub fn clip_to(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 4);
+    for c in text.chars() {
+        if out.len() >= max {
+            out.push('…');
+            break;
         }
-        text.truncate(end);
-        text.push('…');
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    text
+    out
 }
 
 impl Host for LogCtx {
@@ -58,17 +76,22 @@ impl Host for LogCtx {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
-        if self.emitted >= MAX_MESSAGES {
+        if self.emitted >= MAX_MESSAGES || self.bytes >= MAX_BYTES {
             self.dropped += 1;
             return Ok(());
         }
         self.emitted += 1;
-        let message = clip(message);
-        let fields = fields
-            .into_iter()
+        let message = clip(&message);
+        let mut fields = fields
+            .iter()
+            .take(MAX_FIELDS)
             .map(|(k, v)| format!("{}={}", clip(k), clip(v)))
             .collect::<Vec<_>>()
             .join(" ");
+        if fields.len() > MAX_TEXT {
+            fields = clip(&fields);
+        }
+        self.bytes += message.len() + fields.len();
         let service = self.service.as_str();
         macro_rules! emit {
             ($level:expr) => {
@@ -95,4 +118,24 @@ impl HasData for Log {
 pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
     link::<ServiceState, Log>(linker, |state| &mut state.log)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_cannot_forge_lines_or_grow_without_bound() {
+        assert_eq!(clip("a\nINFO forged\r"), "a\\nINFO forged\\r");
+        assert!(clip(&"x".repeat(100_000)).len() <= MAX_TEXT + 4);
+        let mut ctx = LogCtx::new("s");
+        let fields: Vec<(String, String)> = (0..10_000)
+            .map(|i| (format!("k{i}"), "v".repeat(4096)))
+            .collect();
+        for _ in 0..200 {
+            ctx.log(Level::Info, "m".into(), fields.clone()).unwrap();
+        }
+        assert!(ctx.bytes <= MAX_BYTES + 2 * MAX_TEXT + 8, "{}", ctx.bytes);
+        assert!(ctx.dropped > 0);
+    }
 }

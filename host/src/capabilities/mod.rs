@@ -14,13 +14,17 @@ use wasmtime::component::Linker;
 
 use crate::runtime::ServiceState;
 
-/// The linker every service is instantiated against.
-pub fn linker(engine: &Engine) -> anyhow::Result<Linker<ServiceState>> {
+/// The linker services are instantiated against: with `wasi:http` only
+/// for deployments granted outbound HTTP, so that the others cannot even
+/// create its host-side resources.
+pub fn linker(engine: &Engine, outbound_http: bool) -> anyhow::Result<Linker<ServiceState>> {
     let mut linker = Linker::new(engine);
     wasi::add_to_linker(&mut linker)?;
     database::add_to_linker(&mut linker)?;
     settings::add_to_linker(&mut linker)?;
     log::add_to_linker(&mut linker)?;
-    outbound::add_to_linker(&mut linker)?;
+    if outbound_http {
+        outbound::add_to_linker(&mut linker)?;
+    }
     Ok(linker)
 }

@@ -42,8 +42,9 @@ impl WasiState {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
-                let text = String::from_utf8_lossy(&bytes);
-                tracing::warn!(target: "berth::service", stream, output = %text.trim_end(), "service wrote to {stream}");
+                let text =
+                    super::log::clip_to(String::from_utf8_lossy(&bytes).trim_end(), CAPTURE_BYTES);
+                tracing::warn!(target: "berth::service", stream, output = %text, "service wrote to {stream}");
             }
         }
     }

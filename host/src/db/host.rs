@@ -30,6 +30,8 @@ pub enum HostPool {
 #[derive(Debug, Clone)]
 pub struct HostDb {
     pool: HostPool,
+    /// The key replication notices are signed with, read once.
+    notice_key: std::sync::Arc<tokio::sync::OnceCell<super::secrets::Key>>,
 }
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +69,18 @@ impl HostDb {
                 .context("cannot apply the host's migrations")?;
             HostPool::Postgres(pool)
         };
-        Ok(HostDb { pool })
+        Ok(HostDb {
+            pool,
+            notice_key: Default::default(),
+        })
+    }
+
+    /// The key replication notices are signed with.
+    pub async fn notice_key(&self) -> Result<super::secrets::Key, sqlx::Error> {
+        self.notice_key
+            .get_or_try_init(|| self.secret(super::notices::NOTICES_SECRET))
+            .await
+            .copied()
     }
 
     pub fn pool(&self) -> &HostPool {

@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
+use super::sqlite::{Guard, Speaker};
 use crate::bindings::{Dialect, Migration};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,10 @@ pub enum MigrationError {
         applied: String,
         declared: String,
     },
+    #[error(
+        "the migrations ran past their {0:?} limit and were stopped (limits.migration_timeout_ms)"
+    )]
+    TimedOut(std::time::Duration),
     #[error("cannot reach the service's database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -91,47 +96,100 @@ fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// Writes the same migration routine for each backend's connection type.
-macro_rules! apply_on {
-    ($name:ident, $conn:ty, $dialect:expr, $begin:expr) => {
-        /// Applies what is missing on `conn`; returns the versions applied.
-        pub async fn $name(conn: &mut $conn, migrations: &[Migration]) -> Result<Vec<u32>, MigrationError> {
-            sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
-            let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM _berth_migrations")
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
-                .collect();
-            let mut done = Vec::new();
-            for (migration, sql, sum) in pending(migrations, &applied, $dialect)? {
-                let mut tx = conn.begin_with($begin).await?;
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(failed(migration))?;
-                sqlx::query("INSERT INTO _berth_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                    .bind(i64::from(migration.version))
-                    .bind(&migration.name)
-                    .bind(&sum)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed(migration))?;
-                tx.commit().await.map_err(failed(migration))?;
-                done.push(migration.version);
-            }
-            Ok(done)
-        }
+/// The applied versions and their checksums.
+macro_rules! applied {
+    ($conn:expr) => {
+        sqlx::query("SELECT version, checksum FROM _berth_migrations")
+            .fetch_all($conn)
+            .await?
+            .iter()
+            .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
+            .collect::<Vec<(i64, String)>>()
     };
 }
 
-apply_on!(
-    apply_sqlite,
-    sqlx::SqliteConnection,
-    Dialect::Sqlite,
-    "BEGIN IMMEDIATE"
-);
-apply_on!(
-    apply_postgres,
-    sqlx::PgConnection,
-    Dialect::Postgres,
-    "BEGIN"
-);
+const RECORD: &str =
+    "INSERT INTO _berth_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)";
+
+/// Applies what is missing on a sealed SQLite connection; returns the
+/// versions applied. The service's SQL runs under the service's own rules
+/// (the same authorizer, limits and statement clock as its requests); only
+/// the bookkeeping runs as the host.
+pub async fn apply_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    guard: &Guard,
+    migrations: &[Migration],
+) -> Result<Vec<u32>, MigrationError> {
+    guard.set_speaker(Speaker::Bookkeeper);
+    sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+    let applied = applied!(&mut *conn);
+    let mut done = Vec::new();
+    for (migration, sql, sum) in pending(migrations, &applied, Dialect::Sqlite)? {
+        guard.set_speaker(Speaker::Bookkeeper);
+        guard.allow_next_transaction_statement();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result = async {
+            guard.set_speaker(Speaker::Service);
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await?;
+            guard.set_speaker(Speaker::Bookkeeper);
+            sqlx::query(RECORD)
+                .bind(i64::from(migration.version))
+                .bind(&migration.name)
+                .bind(&sum)
+                .bind(now())
+                .execute(&mut *conn)
+                .await?;
+            guard.allow_next_transaction_statement();
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await
+        }
+        .await;
+        guard.set_speaker(Speaker::Bookkeeper);
+        if let Err(error) = result {
+            guard.allow_next_transaction_statement();
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            return Err(failed(migration)(error));
+        }
+        done.push(migration.version);
+    }
+    Ok(done)
+}
+
+/// Applies what is missing on a connection logged in as the namespace's
+/// role (so that what the migrations create belongs to it); the caller
+/// serializes replicas and bounds the time.
+pub async fn apply_postgres(
+    conn: &mut sqlx::PgConnection,
+    migrations: &[Migration],
+) -> Result<Vec<u32>, MigrationError> {
+    sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+    let applied = applied!(&mut *conn);
+    let mut done = Vec::new();
+    for (migration, sql, sum) in pending(migrations, &applied, Dialect::Postgres)? {
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(migration))?;
+        sqlx::query(RECORD)
+            .bind(i64::from(migration.version))
+            .bind(&migration.name)
+            .bind(&sum)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(migration))?;
+        tx.commit().await.map_err(failed(migration))?;
+        done.push(migration.version);
+    }
+    Ok(done)
+}
+
+/// Whether any of `migrations` is not applied yet, as far as `applied`
+/// (read without a lock) shows.
+pub fn any_pending(migrations: &[Migration], applied: &[(i64, String)]) -> bool {
+    migrations
+        .iter()
+        .any(|m| !applied.iter().any(|(v, _)| *v == i64::from(m.version)))
+}

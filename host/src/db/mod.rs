@@ -5,12 +5,14 @@ mod errors;
 pub(crate) mod host;
 pub mod migrate;
 pub mod namespace;
-mod pg_values;
+pub mod notices;
 pub mod postgres;
 pub mod records;
+mod secrets;
 mod sqlite;
 mod values;
 
 pub use host::{HostDb, HostPool};
 pub use namespace::{Namespace, Namespaces};
 pub use records::{DeploymentRecord, NewDeployment};
+pub use sqlite::limit_heap as limit_sqlite_heap;

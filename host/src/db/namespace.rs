@@ -11,15 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::sqlite::{Sqlite, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, SqliteConnection};
+use tokio::sync::OnceCell;
 
 use super::errors::guest_error;
 use super::postgres::{PgNamespace, PgTx, Provisioner};
-use super::sqlite::{self, Role};
+use super::sqlite::{self, Bounds, Speaker, SqliteTx};
 use super::values::{bind_sqlite, read_sqlite_rows};
 use crate::bindings::berth::service::database::{Error, Rows, Value};
 use crate::bindings::berth::service::types::Dialect;
+
+/// The most one SQL text may be, in bytes.
+pub const MAX_SQL_BYTES: usize = sqlite::MAX_SQL_BYTES as usize;
+/// The most parameters one statement may bind (on either database).
+pub const MAX_PARAMETERS: usize = sqlite::MAX_PARAMETERS as usize;
 
 /// Connections one namespace may hold at once.
 pub const MAX_CONNECTIONS: u32 = 4;
@@ -45,6 +51,85 @@ impl Default for ResultLimits {
     }
 }
 
+/// The limits of one namespace, from the deployment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceLimits {
+    pub statement_timeout: Duration,
+    pub migration_timeout: Duration,
+    /// Longest text or blob a statement may build.
+    pub max_value_bytes: u64,
+    /// Largest the namespace's data may grow.
+    pub max_database_bytes: u64,
+}
+
+impl Default for NamespaceLimits {
+    fn default() -> Self {
+        NamespaceLimits {
+            statement_timeout: Duration::from_secs(5),
+            migration_timeout: Duration::from_secs(60),
+            max_value_bytes: 16 << 20,
+            max_database_bytes: 1 << 30,
+        }
+    }
+}
+
+/// The limits as the connections read them, changeable while they run.
+#[derive(Debug, Default)]
+struct LiveLimits {
+    statement_timeout_ms: Arc<AtomicU64>,
+    migration_timeout_ms: AtomicU64,
+    max_value_bytes: AtomicU64,
+    max_database_bytes: AtomicU64,
+}
+
+impl LiveLimits {
+    fn new(limits: &NamespaceLimits) -> Arc<LiveLimits> {
+        let live = Arc::new(LiveLimits::default());
+        live.set(limits);
+        live
+    }
+
+    /// Whether anything changed.
+    fn set(&self, limits: &NamespaceLimits) -> bool {
+        let old = self.get();
+        self.statement_timeout_ms
+            .store(millis(limits.statement_timeout), Ordering::Relaxed);
+        self.migration_timeout_ms
+            .store(millis(limits.migration_timeout), Ordering::Relaxed);
+        self.max_value_bytes
+            .store(limits.max_value_bytes, Ordering::Relaxed);
+        self.max_database_bytes
+            .store(limits.max_database_bytes, Ordering::Relaxed);
+        old != *limits
+    }
+
+    fn get(&self) -> NamespaceLimits {
+        NamespaceLimits {
+            statement_timeout: Duration::from_millis(
+                self.statement_timeout_ms.load(Ordering::Relaxed),
+            ),
+            migration_timeout: Duration::from_millis(
+                self.migration_timeout_ms.load(Ordering::Relaxed),
+            ),
+            max_value_bytes: self.max_value_bytes.load(Ordering::Relaxed),
+            max_database_bytes: self.max_database_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The bounds of a SQLite connection opened now, with `statement_ms`
+    /// as its statement clock.
+    fn sqlite_bounds(&self, statement_ms: Arc<AtomicU64>) -> Bounds {
+        Bounds {
+            max_value_bytes: self.max_value_bytes.load(Ordering::Relaxed),
+            max_database_bytes: self.max_database_bytes.load(Ordering::Relaxed),
+            statement_timeout_ms: statement_ms,
+        }
+    }
+}
+
+/// A namespace, once opened.
+type NamespaceCell = Arc<OnceCell<Arc<Namespace>>>;
+
 enum Store {
     /// Files under `root/<tenant>/<service>.db`.
     Sqlite { root: PathBuf },
@@ -56,7 +141,9 @@ enum Store {
 /// every version of a service.
 pub struct Namespaces {
     store: Store,
-    open: tokio::sync::Mutex<HashMap<(String, String), Arc<Namespace>>>,
+    /// One cell per tenant × service, filled once: opening one namespace
+    /// (a database round trip on PostgreSQL) never waits for another.
+    open: std::sync::Mutex<HashMap<(String, String), NamespaceCell>>,
 }
 
 impl std::fmt::Debug for Namespaces {
@@ -69,33 +156,54 @@ impl Namespaces {
     pub fn sqlite(root: impl Into<PathBuf>) -> Namespaces {
         Namespaces {
             store: Store::Sqlite { root: root.into() },
-            open: tokio::sync::Mutex::new(HashMap::new()),
+            open: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     pub fn postgres(provisioner: Provisioner) -> Namespaces {
         Namespaces {
             store: Store::Postgres(Box::new(provisioner)),
-            open: tokio::sync::Mutex::new(HashMap::new()),
+            open: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// The namespace of `service` for `tenant` (created on first use), its
-    /// statements limited to `statement_timeout`. Names are validated
-    /// identifiers (see `registry::manifest`).
+    /// The namespace of `service` for `tenant` (created on first use),
+    /// held to `limits`. Names are validated identifiers (see
+    /// `registry::manifest`).
     pub async fn get(
         &self,
         tenant: &str,
         service: &str,
-        statement_timeout: Duration,
+        limits: &NamespaceLimits,
     ) -> anyhow::Result<Arc<Namespace>> {
-        let key = (tenant.to_string(), service.to_string());
-        let mut open = self.open.lock().await;
-        if let Some(ns) = open.get(&key) {
-            ns.set_statement_timeout(statement_timeout).await;
-            return Ok(ns.clone());
+        let cell = self
+            .open
+            .lock()
+            .expect("namespace map poisoned")
+            .entry((tenant.to_string(), service.to_string()))
+            .or_default()
+            .clone();
+        let mut created = false;
+        let ns = cell
+            .get_or_try_init(|| {
+                created = true;
+                self.open_namespace(tenant, service, limits)
+            })
+            .await?
+            .clone();
+        if !created {
+            ns.set_limits(limits).await;
         }
-        let timeout = Arc::new(AtomicU64::new(millis(statement_timeout)));
+        Ok(ns)
+    }
+
+    async fn open_namespace(
+        &self,
+        tenant: &str,
+        service: &str,
+        limits: &NamespaceLimits,
+    ) -> anyhow::Result<Arc<Namespace>> {
+        let live = LiveLimits::new(limits);
         let backend = match &self.store {
             Store::Sqlite { root } => {
                 let dir = root.join(tenant);
@@ -103,28 +211,31 @@ impl Namespaces {
                     .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
                 let path = dir.join(format!("{service}.db"));
                 Backend::Sqlite {
-                    pool: sqlite_pool(&path, timeout.clone()),
+                    pool: sqlite_pool(&path, live.clone()),
                     path,
                 }
             }
-            Store::Postgres(provisioner) => Backend::Postgres(
-                provisioner
-                    .namespace(tenant, service, statement_timeout)
-                    .await?,
-            ),
+            Store::Postgres(provisioner) => Backend::Postgres(Box::new(
+                provisioner.namespace(tenant, service, limits).await?,
+            )),
         };
-        let ns = Arc::new(Namespace {
+        Ok(Arc::new(Namespace {
             backend,
-            statement_timeout_ms: timeout,
-        });
-        open.insert(key, ns.clone());
-        Ok(ns)
+            limits: live,
+        }))
     }
 
     pub async fn close(&self) {
-        let all: Vec<_> = self.open.lock().await.drain().collect();
-        for (_, ns) in all {
-            ns.close().await;
+        let all: Vec<_> = self
+            .open
+            .lock()
+            .expect("namespace map poisoned")
+            .drain()
+            .collect();
+        for (_, cell) in all {
+            if let Some(ns) = cell.get() {
+                ns.close().await;
+            }
         }
     }
 }
@@ -133,7 +244,7 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn sqlite_pool(path: &std::path::Path, timeout: Arc<AtomicU64>) -> SqlitePool {
+fn sqlite_pool(path: &std::path::Path, limits: Arc<LiveLimits>) -> SqlitePool {
     SqlitePoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .min_connections(0)
@@ -143,10 +254,10 @@ fn sqlite_pool(path: &std::path::Path, timeout: Arc<AtomicU64>) -> SqlitePool {
         // use, a round trip to the connection's thread per statement.
         .test_before_acquire(false)
         .after_connect(move |conn, _| {
-            let timeout = timeout.clone();
+            let bounds = limits.sqlite_bounds(limits.statement_timeout_ms.clone());
             Box::pin(async move {
-                sqlite::sandbox(conn, Role::Service).await?;
-                sqlite::limit_statement_time(conn, timeout).await
+                sqlite::seal(conn, Speaker::Service, &bounds).await?;
+                Ok(())
             })
         })
         .connect_lazy_with(sqlite::namespace_options(path))
@@ -154,13 +265,13 @@ fn sqlite_pool(path: &std::path::Path, timeout: Arc<AtomicU64>) -> SqlitePool {
 
 enum Backend {
     Sqlite { path: PathBuf, pool: SqlitePool },
-    Postgres(PgNamespace),
+    Postgres(Box<PgNamespace>),
 }
 
 /// A service's own database.
 pub struct Namespace {
     backend: Backend,
-    statement_timeout_ms: Arc<AtomicU64>,
+    limits: Arc<LiveLimits>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -172,20 +283,20 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    async fn set_statement_timeout(&self, timeout: Duration) {
-        let old = self
-            .statement_timeout_ms
-            .swap(millis(timeout), Ordering::Relaxed);
-        if let Backend::Postgres(pg) = &self.backend
-            && old != millis(timeout)
-            && let Err(error) = pg.set_statement_timeout(timeout).await
+    /// New limits (a redeploy with another configuration): open
+    /// connections follow the statement clock at once, the size bounds on
+    /// their next connection.
+    async fn set_limits(&self, limits: &NamespaceLimits) {
+        if self.limits.set(limits)
+            && let Backend::Postgres(pg) = &self.backend
+            && let Err(error) = pg.set_limits(limits).await
         {
-            tracing::warn!(%error, "cannot change the statement timeout of a namespace role");
+            tracing::warn!(%error, "cannot change the limits of a namespace role");
         }
     }
 
     fn statement_timeout(&self) -> Duration {
-        Duration::from_millis(self.statement_timeout_ms.load(Ordering::Relaxed))
+        self.limits.get().statement_timeout
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -233,9 +344,7 @@ impl Namespace {
     pub async fn begin(&self) -> Result<NamespaceTx, Error> {
         match &self.backend {
             Backend::Sqlite { pool, .. } => Ok(NamespaceTx::Sqlite(
-                pool.begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(guest_error)?,
+                SqliteTx::begin(pool).await.map_err(guest_error)?,
             )),
             Backend::Postgres(pg) => Ok(NamespaceTx::Postgres(
                 pg.begin(self.statement_timeout()).await?,
@@ -250,14 +359,21 @@ impl Namespace {
     ) -> Result<Vec<u32>, super::migrate::MigrationError> {
         match &self.backend {
             Backend::Sqlite { path, .. } => {
+                let timeout = self.limits.get().migration_timeout;
                 let mut conn =
                     SqliteConnection::connect_with(&sqlite::namespace_options(path)).await?;
-                sqlite::sandbox(&mut conn, Role::Migrator).await?;
-                let applied = super::migrate::apply_sqlite(&mut conn, migrations).await;
+                let clock = Arc::new(AtomicU64::new(millis(timeout)));
+                let guard = sqlite::seal(
+                    &mut conn,
+                    Speaker::Service,
+                    &self.limits.sqlite_bounds(clock),
+                )
+                .await?;
+                let applied = super::migrate::apply_sqlite(&mut conn, &guard, migrations).await;
                 conn.close().await?;
                 applied
             }
-            Backend::Postgres(pg) => pg.migrate(migrations).await,
+            Backend::Postgres(pg) => pg.migrate(migrations, &self.limits.get()).await,
         }
     }
 
@@ -271,7 +387,7 @@ impl Namespace {
 
 /// An open transaction on a namespace; dropped means rolled back.
 pub enum NamespaceTx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(PgTx),
 }
 
@@ -285,7 +401,7 @@ impl NamespaceTx {
         match self {
             NamespaceTx::Sqlite(tx) => {
                 let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-                read_sqlite_rows(query.fetch(&mut **tx), limits).await
+                read_sqlite_rows(query.fetch(tx.connection()), limits).await
             }
             NamespaceTx::Postgres(tx) => tx.query(sql, params, limits).await,
         }
@@ -296,7 +412,7 @@ impl NamespaceTx {
             NamespaceTx::Sqlite(tx) => {
                 let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
                 Ok(query
-                    .execute(&mut **tx)
+                    .execute(tx.connection())
                     .await
                     .map_err(guest_error)?
                     .rows_affected())

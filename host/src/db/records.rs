@@ -82,9 +82,16 @@ impl HostDb {
     /// on their own now and then, so a lost notice delays, never loses.
     pub async fn notify_change(&self, tenant: &str, service: &str) {
         if let HostPool::Postgres(pool) = self.pool() {
+            let key = match self.notice_key().await {
+                Ok(key) => key,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot notify the other replicas");
+                    return;
+                }
+            };
             let result = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANGES_CHANNEL)
-                .bind(format!("{tenant}/{service}"))
+                .bind(super::notices::sign(&key, &format!("{tenant}/{service}")))
                 .execute(pool)
                 .await;
             if let Err(error) = result {

@@ -66,7 +66,18 @@ pub async fn dispatch(
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
 
-    // Fast refusals before reading the body or creating anything.
+    // The body first, whole and in time: a slow client holds no slot of
+    // the service while it sends.
+    let body = read_body(body, state.max_body_bytes, state.body_timeout).await?;
+    if let Some(schema) = &target.route.request_schema {
+        schema
+            .check(&body)
+            .map_err(|invalid| ApiError::Validation {
+                field: invalid.field,
+                message: invalid.message,
+            })?;
+    }
+
     let _tenant_slot = target
         .deployment
         .tenant_slots
@@ -85,16 +96,6 @@ pub async fn dispatch(
             retry_after: RETRY_AFTER,
         })?;
 
-    let body = read_body(body, state.max_body_bytes).await?;
-    if let Some(schema) = &target.route.request_schema {
-        schema
-            .check(&body)
-            .map_err(|invalid| ApiError::Validation {
-                field: invalid.field,
-                message: invalid.message,
-            })?;
-    }
-
     let started = Instant::now();
     let result = call(&state, &target, &parts, params, body).await;
     let status = match &result {
@@ -105,22 +106,23 @@ pub async fn dispatch(
     result
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, usize::MAX)
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, usize::MAX))
         .await
-        .map_err(|error| {
-            let mut source = error.source();
-            let mut too_large = false;
-            while let Some(cause) = source {
-                too_large |= cause.is::<http_body_util::LengthLimitError>();
-                source = cause.source();
-            }
-            if too_large {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::BadRequest(error.to_string())
-            }
-        })
+        .map_err(|_| ApiError::RequestTimeout(timeout))?;
+    read.map_err(|error| {
+        let mut source = error.source();
+        let mut too_large = false;
+        while let Some(cause) = source {
+            too_large |= cause.is::<http_body_util::LengthLimitError>();
+            source = cause.source();
+        }
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(error.to_string())
+        }
+    })
 }
 
 async fn call(
@@ -174,6 +176,7 @@ async fn call(
         settings: SettingsCtx::new(deployment.settings.clone()),
         outbound: OutboundCtx::new(&deployment.name, deployment.outbound.clone()),
         memory_bytes: limits.memory_bytes,
+        hostcall_bytes: crate::runtime::hostcall_bytes(limits.max_result_bytes),
     });
     let outcome = Invocation::new(
         state.registry.runtime(),
@@ -194,7 +197,11 @@ async fn call(
                 ),
             })
         }
-        Ok(Ok(response)) => build_response(response, parts.method == Method::HEAD),
+        Ok(Ok(response)) => build_response(
+            response,
+            parts.method == Method::HEAD,
+            deployment.strip_set_cookie,
+        ),
         Ok(Err(problem)) => Err(problem_error(problem)),
         Err(CallError::Timeout(after)) => {
             tracing::warn!(service = %deployment.name, ?after, "service stopped at its deadline");
@@ -228,7 +235,11 @@ const HOST_HEADERS: &[HeaderName] = &[
     header::UPGRADE,
 ];
 
-fn build_response(response: bindings::Response, head: bool) -> Result<Response, ApiError> {
+fn build_response(
+    response: bindings::Response,
+    head: bool,
+    strip_set_cookie: bool,
+) -> Result<Response, ApiError> {
     let status = StatusCode::from_u16(response.status).map_err(|_| {
         tracing::error!(
             status = response.status,
@@ -241,6 +252,7 @@ fn build_response(response: bindings::Response, head: bool) -> Result<Response, 
         let name = HeaderName::from_bytes(name.as_bytes());
         let value = HeaderValue::from_str(value);
         match (name, value) {
+            (Ok(name), Ok(_)) if strip_set_cookie && name == header::SET_COOKIE => {}
             (Ok(name), Ok(value)) if !HOST_HEADERS.contains(&name) => {
                 builder = builder.header(name, value);
             }

@@ -44,6 +44,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the request could not be read: {0}")]
     BadRequest(String),
+    #[error("the request body did not arrive within {0:?}")]
+    RequestTimeout(Duration),
     #[error("internal error")]
     Internal,
     #[error("a valid bearer token is required")]
@@ -83,6 +85,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Other { status, .. } => *status,
         }
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::TenantQuota { .. } => "tenant_quota",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal => "internal_error",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Other { code, .. } => code,
@@ -141,6 +145,12 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
 
+            // The rest of the body never came: the connection is not reused.
+            ApiError::RequestTimeout(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             ApiError::Overloaded { retry_after } | ApiError::TenantQuota { retry_after, .. } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,

@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub host_db: HostDb,
     pub tenancy: Tenancy,
     pub max_body_bytes: usize,
+    /// Longest a client may take to send a request body.
+    pub body_timeout: Duration,
 }
 
 pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes: usize) -> Router {

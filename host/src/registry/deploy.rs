@@ -17,7 +17,7 @@ use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
-use crate::db::{DeploymentRecord, NewDeployment};
+use crate::db::DeploymentRecord;
 use crate::runtime::{Grants, Invocation, ServiceState};
 
 /// How long `describe()` may run.
@@ -173,11 +173,13 @@ impl Registry {
             .compile(bytes, digest)
             .await
             .map_err(DeployError::Compile)?;
-        let pre = self
+        // describe() runs without outbound HTTP; the service gets it only
+        // if its manifest asks for it.
+        let unprivileged = self
             .runtime
-            .prepare(&component)
+            .prepare(&component, false)
             .map_err(DeployError::NotAService)?;
-        let manifest = self.describe(&pre).await?;
+        let manifest = self.describe(&unprivileged).await?;
         let name = name.unwrap_or(&manifest.name).to_string();
         manifest::validate_name(&name).map_err(DeployError::Manifest)?;
         let config = self.policy.deployment(tenant, &name);
@@ -185,10 +187,18 @@ impl Registry {
         crate::routing::validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
         let routes = manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
+        let outbound = manifest.capabilities.contains(&Capability::OutboundHttp);
+        let pre = if outbound {
+            self.runtime
+                .prepare(&component, true)
+                .map_err(DeployError::NotAService)?
+        } else {
+            unprivileged
+        };
         let namespace = if manifest.capabilities.contains(&Capability::Database) {
             Some(
                 self.namespaces
-                    .get(tenant, &name, config.limits.statement_timeout)
+                    .get(tenant, &name, &namespace_limits(&config.limits))
                     .await
                     .map_err(DeployError::Internal)?,
             )
@@ -214,91 +224,15 @@ impl Registry {
                 .slots
                 .tenant(tenant, self.policy.tenant_max_concurrency(tenant)),
             limits: config.limits,
-            outbound: config.outbound,
+            // Reaching out needs the capability as well as the allow-list.
+            outbound: if outbound {
+                config.outbound
+            } else {
+                crate::capabilities::outbound::AllowList::default()
+            },
+            strip_set_cookie: config.strip_set_cookie,
             manifest,
             name,
-        })
-    }
-
-    /// Checks routes against the tenant's other services, applies new
-    /// migrations, records the version live (when `record`), and swaps.
-    pub(super) async fn activate(
-        &self,
-        deployment: Deployment,
-        record: bool,
-    ) -> Result<DeployReport, DeployError> {
-        let _guard = self.deploying.lock().await;
-        if !record {
-            // Following the records (a restart, another replica): apply it
-            // only if it is still what the records say, so that a version
-            // recorded meanwhile is never overwritten by an older one.
-            let live = self
-                .host_db
-                .live_one(&deployment.tenant, &deployment.name)
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-            if live.is_none_or(|r| r.digest != deployment.digest) {
-                return Err(DeployError::Conflict(format!(
-                    "service `{}` was changed meanwhile; not applying an older record",
-                    deployment.name
-                )));
-            }
-        }
-        let current = self.current.load_full();
-        let tenant = current
-            .tenant(&deployment.tenant)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(live) = tenant.services.get(&deployment.name)
-            && let (Source::File(live_file), Source::File(new_file)) =
-                (&live.source, &deployment.source)
-            && live_file != new_file
-            && live_file.exists()
-        {
-            return Err(DeployError::Conflict(format!(
-                "service `{}` is already deployed from {}",
-                deployment.name,
-                live_file.display()
-            )));
-        }
-        let deployment = Arc::new(deployment);
-        let mut services = tenant.services.clone();
-        services.insert(deployment.name.clone(), deployment.clone());
-        let next = current
-            .with_tenant(&deployment.tenant, services)
-            .map_err(|e| DeployError::Routes(e.to_string()))?;
-
-        let migrations_applied = match &deployment.namespace {
-            Some(ns) => ns
-                .migrate(&deployment.manifest.migrations)
-                .await
-                .map_err(|e| DeployError::Migration(e.to_string()))?,
-            None => Vec::new(),
-        };
-        if record {
-            self.host_db
-                .record_live(&NewDeployment {
-                    tenant: &deployment.tenant,
-                    service: &deployment.name,
-                    version: &deployment.version,
-                    digest: &deployment.digest,
-                    source: &deployment.source.record(),
-                })
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-        }
-        self.current.store(Arc::new(next));
-        if record {
-            self.host_db
-                .notify_change(&deployment.tenant, &deployment.name)
-                .await;
-        }
-        Ok(DeployReport {
-            tenant: deployment.tenant.clone(),
-            name: deployment.name.clone(),
-            version: deployment.version.clone(),
-            digest: deployment.digest.clone(),
-            migrations_applied,
         })
     }
 
@@ -343,49 +277,6 @@ impl Registry {
         }
         self.host_db.notify_change(tenant, name).await;
         Ok(())
-    }
-
-    /// Removes a service from the snapshot, recording it unless `why` is
-    /// `None` (a replica following another's records). Whether it was live.
-    pub(super) async fn remove(
-        &self,
-        tenant: &str,
-        name: &str,
-        why: Option<&Source>,
-    ) -> Result<bool, DeployError> {
-        let _guard = self.deploying.lock().await;
-        if why.is_none() {
-            // Following the records: only if they (still) say it is gone.
-            let live = self
-                .host_db
-                .live_one(tenant, name)
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-            if live.is_some() {
-                return Ok(false);
-            }
-        }
-        let current = self.current.load_full();
-        let Some(tenant_snapshot) = current
-            .tenant(tenant)
-            .filter(|t| t.services.contains_key(name))
-        else {
-            return Ok(false);
-        };
-        let mut services = tenant_snapshot.services.clone();
-        services.remove(name);
-        let next = current
-            .with_tenant(tenant, services)
-            .expect("removing a service cannot create a conflict");
-        if let Some(why) = why {
-            self.host_db
-                .record_undeploy(tenant, name, &why.record())
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-        }
-        self.current.store(Arc::new(next));
-        tracing::info!(tenant, service = name, source = ?why.map(Source::record), "service undeployed");
-        Ok(true)
     }
 
     /// Brings back every version recorded live, as it was: after a restart
@@ -439,16 +330,17 @@ impl Registry {
     }
 
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
+        let limits = self
+            .policy
+            .deployment(super::DEFAULT_TENANT, "(describe)")
+            .limits;
         let state = ServiceState::new(Grants {
             service: "(describe)".into(),
             database: DatabaseCtx::default(),
             settings: SettingsCtx::default(),
             outbound: OutboundCtx::default(),
-            memory_bytes: self
-                .policy
-                .deployment(super::DEFAULT_TENANT, "(describe)")
-                .limits
-                .memory_bytes,
+            memory_bytes: limits.memory_bytes,
+            hostcall_bytes: crate::runtime::hostcall_bytes(limits.max_result_bytes),
         });
         Invocation::new(&self.runtime, state, DESCRIBE_TIMEOUT)
             .describe(pre)
@@ -469,4 +361,14 @@ fn deployment_settings(
         .collect();
     settings.extend(configured.iter().map(|(k, v)| (k.clone(), v.clone())));
     settings
+}
+
+/// What of a deployment's limits its database namespace enforces.
+fn namespace_limits(limits: &crate::policy::Limits) -> crate::db::namespace::NamespaceLimits {
+    crate::db::namespace::NamespaceLimits {
+        statement_timeout: limits.statement_timeout,
+        migration_timeout: limits.migration_timeout,
+        max_value_bytes: limits.max_result_bytes,
+        max_database_bytes: limits.max_database_bytes,
+    }
 }

@@ -55,6 +55,85 @@ pub fn http_method(method: &Method) -> Result<http::Method, String> {
     http::Method::from_bytes(text.as_bytes()).map_err(|_| format!("`{text}` is not an HTTP method"))
 }
 
+/// How much a manifest may declare: a service describes itself, and the
+/// host holds what it says for as long as the version is live.
+pub mod bounds {
+    pub const ROUTES: usize = 256;
+    pub const MIGRATIONS: usize = 1_000;
+    pub const MIGRATION_SQL_BYTES: usize = crate::db::namespace::MAX_SQL_BYTES;
+    pub const ALL_MIGRATIONS_BYTES: usize = 16 << 20;
+    pub const SETTINGS: usize = 256;
+    pub const SCHEMA_BYTES: usize = 64 * 1024;
+    pub const TEXT_BYTES: usize = 4 * 1024;
+    pub const VERSION_BYTES: usize = 64;
+}
+
+fn bounded(what: &str, len: usize, max: usize) -> Result<(), String> {
+    if len > max {
+        Err(format!("{what} is {len} long; at most {max} is allowed"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that nothing in the manifest is larger or more numerous than
+/// [`bounds`] allow.
+fn check_bounds(manifest: &Manifest) -> Result<(), String> {
+    bounded("the version", manifest.version.len(), bounds::VERSION_BYTES)?;
+    bounded(
+        "the description",
+        manifest.description.len(),
+        bounds::TEXT_BYTES,
+    )?;
+    bounded("the route list", manifest.routes.len(), bounds::ROUTES)?;
+    bounded(
+        "the migration list",
+        manifest.migrations.len(),
+        bounds::MIGRATIONS,
+    )?;
+    bounded(
+        "the setting list",
+        manifest.settings.len(),
+        bounds::SETTINGS,
+    )?;
+    bounded("the capability list", manifest.capabilities.len(), 16)?;
+    for route in &manifest.routes {
+        bounded("a route path", route.path.len(), 1024)?;
+        bounded("a route summary", route.summary.len(), bounds::TEXT_BYTES)?;
+        for schema in [&route.request_schema, &route.response_schema]
+            .into_iter()
+            .flatten()
+        {
+            bounded("a route schema", schema.len(), bounds::SCHEMA_BYTES)?;
+        }
+    }
+    let mut total = 0;
+    for migration in &manifest.migrations {
+        bounded("a migration name", migration.name.len(), 256)?;
+        for sql in
+            std::iter::once(&migration.sql).chain(migration.dialect_sql.iter().map(|(_, sql)| sql))
+        {
+            bounded("a migration's SQL", sql.len(), bounds::MIGRATION_SQL_BYTES)?;
+            total += sql.len();
+        }
+    }
+    bounded("the migrations' SQL", total, bounds::ALL_MIGRATIONS_BYTES)?;
+    for setting in &manifest.settings {
+        bounded("a setting key", setting.key.len(), 128)?;
+        bounded(
+            "a setting's description",
+            setting.description.len(),
+            bounds::TEXT_BYTES,
+        )?;
+        bounded(
+            "a setting's default",
+            setting.default.as_ref().map_or(0, String::len),
+            bounds::TEXT_BYTES,
+        )?;
+    }
+    Ok(())
+}
+
 /// Checks the manifest and turns its routes into mounted route specs.
 pub fn check(
     manifest: &Manifest,
@@ -62,6 +141,7 @@ pub fn check(
     granted: &[Capability],
 ) -> Result<Vec<RouteSpec>, String> {
     validate_name(&manifest.name)?;
+    check_bounds(manifest)?;
     if manifest.version.trim().is_empty() {
         return Err("the manifest has an empty version".into());
     }

@@ -4,9 +4,11 @@
 //! it started with, so the version it began on finishes it; an old version is
 //! dropped when its last request ends.
 
+mod activate;
 mod artifacts;
 mod deploy;
 mod loader;
+mod locks;
 mod manifest;
 mod replication;
 mod schema;
@@ -95,6 +97,8 @@ pub struct Deployment {
     pub loaded_at: SystemTime,
     pub limits: Limits,
     pub outbound: AllowList,
+    /// Drop `Set-Cookie` from its responses.
+    pub strip_set_cookie: bool,
     /// Slots shared by every version of this service of this tenant.
     pub service_slots: Arc<Semaphore>,
     /// Slots shared by every service of this tenant.
@@ -197,7 +201,9 @@ pub struct Registry {
     policy: Arc<Policy>,
     slots: slots::Slots,
     current: ArcSwap<Snapshot>,
-    deploying: tokio::sync::Mutex<()>,
+    locks: locks::Locks,
+    /// Replication notices already accepted.
+    notices: crate::db::notices::Verifier,
 }
 
 /// What the registry is built from.
@@ -225,7 +231,8 @@ impl Registry {
             policy: parts.policy,
             slots: slots::Slots::default(),
             current: ArcSwap::from_pointee(Snapshot { tenants }),
-            deploying: tokio::sync::Mutex::new(()),
+            locks: locks::Locks::default(),
+            notices: Default::default(),
         }
     }
 

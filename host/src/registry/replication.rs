@@ -90,6 +90,23 @@ impl Registry {
     }
 
     async fn on_notice(&self, payload: &str) {
+        // A service can NOTIFY this channel too: only signed, fresh notices
+        // seen for the first time count.
+        let what = match self.host_db.notice_key().await {
+            Ok(key) => self.notices.accept(&key, payload),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the notice key");
+                None
+            }
+        };
+        let Some(payload) = what else {
+            metrics::counter!("berth_replication_notices_total", "outcome" => "refused")
+                .increment(1);
+            tracing::debug!("refused a replication notice that is not the host's");
+            return;
+        };
+        metrics::counter!("berth_replication_notices_total", "outcome" => "accepted").increment(1);
+        let payload = payload.as_str();
         let result = match payload.split_once('/') {
             // `<tenant>/*`: a tenant was created or deleted; compare everything.
             Some((_, "*")) | None => self.sync_all().await,

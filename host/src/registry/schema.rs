@@ -21,7 +21,14 @@ impl RequestSchema {
     pub fn compile(schema_text: &str) -> Result<RequestSchema, String> {
         let schema: Value = serde_json::from_str(schema_text)
             .map_err(|e| format!("the schema is not JSON: {e}"))?;
-        let validator = jsonschema::validator_for(&schema)
+        // `pattern`s run on the linear-time `regex` engine, compiled within
+        // bounds: a schema cannot make validation backtrack for ever.
+        let patterns = jsonschema::PatternOptions::regex()
+            .size_limit(1 << 20)
+            .dfa_size_limit(1 << 20);
+        let validator = jsonschema::options()
+            .with_pattern_options(patterns)
+            .build(&schema)
             .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))?;
         Ok(RequestSchema { validator })
     }
@@ -124,6 +131,26 @@ mod tests {
         assert_eq!(field(r#"{"name":"a","price":1,"tags":["x",2]}"#), "tags[1]");
         assert_eq!(field("[1,2]"), "body");
         assert_eq!(field("{oops"), "body");
+    }
+
+    #[test]
+    fn patterns_cannot_backtrack_catastrophically() {
+        let schema = RequestSchema::compile(
+            r#"{"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}"#,
+        )
+        .unwrap();
+        let evil = format!(r#"{{"s": "{}!"}}"#, "a".repeat(50_000));
+        let started = std::time::Instant::now();
+        assert_eq!(schema.check(evil.as_bytes()).unwrap_err().field, "s");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Look-around needs backtracking: such a schema is refused at deploy.
+        assert!(RequestSchema::compile(r#"{"type": "string", "pattern": "^(?=a)a$"}"#).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_refused_not_recursed_into() {
+        let body = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(schema().check(body.as_bytes()).unwrap_err().field, "body");
     }
 
     #[test]

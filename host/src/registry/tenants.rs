@@ -38,16 +38,23 @@ impl Registry {
 
     /// Adds a known tenant to the live snapshot.
     pub(super) async fn add_tenant(&self, tenant: &str) -> bool {
-        let _guard = self.deploying.lock().await;
-        let current = self.current.load_full();
-        if current.tenant(tenant).is_some() {
-            return false;
+        let tenant_lock = self.locks.tenant(tenant);
+        let _tenant = tenant_lock.lock().await;
+        let added = self
+            .locks
+            .modify(&self.current, |current| {
+                if current.tenant(tenant).is_some() {
+                    return Ok::<_, std::convert::Infallible>(None);
+                }
+                let mut tenants = current.tenants.clone();
+                tenants.insert(tenant.to_string(), Arc::new(TenantSnapshot::default()));
+                Ok(Some(Snapshot { tenants }))
+            })
+            .unwrap_or_else(|never| match never {});
+        if added {
+            tracing::info!(tenant, "tenant created");
         }
-        let mut tenants = current.tenants.clone();
-        tenants.insert(tenant.to_string(), Arc::new(TenantSnapshot::default()));
-        self.current.store(Arc::new(Snapshot { tenants }));
-        tracing::info!(tenant, "tenant created");
-        true
+        added
     }
 
     /// Brings back the tenants recorded in the host database.
@@ -92,7 +99,8 @@ impl Registry {
 
     /// Drops a tenant from the snapshot.
     pub(super) async fn forget_tenant(&self, tenant: &str) {
-        let _guard = self.deploying.lock().await;
+        let tenant_lock = self.locks.tenant(tenant);
+        let _tenant = tenant_lock.lock().await;
         // Only if the records (still) say it is gone.
         match self.host_db.tenant_names().await {
             Ok(names) if names.iter().any(|n| n == tenant) => return,
@@ -102,10 +110,16 @@ impl Registry {
                 return;
             }
         }
-        let current = self.current.load_full();
-        let mut tenants = current.tenants.clone();
-        if tenants.remove(tenant).is_some() {
-            self.current.store(Arc::new(Snapshot { tenants }));
+        let removed = self
+            .locks
+            .modify(&self.current, |current| {
+                let mut tenants = current.tenants.clone();
+                Ok::<_, std::convert::Infallible>(
+                    tenants.remove(tenant).map(|_| Snapshot { tenants }),
+                )
+            })
+            .unwrap_or_else(|never| match never {});
+        if removed {
             tracing::info!(tenant, "tenant deleted");
         }
     }

@@ -37,10 +37,13 @@ pub struct RuntimeOptions {
     pub deadlines: bool,
 }
 
-/// The engine and the linker of every capability a service may be granted.
+/// The engine and the linkers of the capabilities a service may be granted.
 pub struct Runtime {
     engine: Engine,
+    /// Every capability, outbound HTTP included.
     linker: Linker<ServiceState>,
+    /// Every capability but outbound HTTP.
+    restricted: Linker<ServiceState>,
     pooling: bool,
     cache: Option<CompileCache>,
     loaded: Mutex<HashMap<String, Weak<Component>>>,
@@ -61,12 +64,18 @@ impl Runtime {
         } else {
             (Engine::new(&config(&options, false))?, false)
         };
-        let linker = crate::capabilities::linker(&engine)?;
+        let linker = crate::capabilities::linker(&engine, true)?;
+        let restricted = crate::capabilities::linker(&engine, false)?;
         let cache = options
             .cache_dir
             .as_deref()
-            .map(|dir| CompileCache::open(dir, &engine))
-            .transpose()?;
+            .and_then(|dir| match CompileCache::open(dir, &engine) {
+                Ok(cache) => Some(cache),
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "the compile cache is off: every start compiles every service");
+                    None
+                }
+            });
         let ticker = Arc::new(AtomicBool::new(true));
         if options.deadlines {
             spawn_ticker(engine.clone(), ticker.clone())?;
@@ -78,6 +87,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
+            restricted,
             pooling,
             cache,
             loaded: Mutex::new(HashMap::new()),
@@ -144,11 +154,26 @@ impl Runtime {
     }
 
     /// Links a compiled component against the granted capabilities and
-    /// checks that it exports the `berth:service` handler.
-    pub fn prepare(&self, component: &Component) -> anyhow::Result<ServicePre<ServiceState>> {
-        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+    /// checks that it exports the `berth:service` handler. Without
+    /// `outbound_http`, `wasi:http` is not linked at all; a component that
+    /// imports it anyway (a library it links may) gets it, bounded like
+    /// every host resource, with an empty allow-list (wasmtime cannot stub
+    /// it out: its types are shared with `wasi:io`).
+    pub fn prepare(
+        &self,
+        component: &Component,
+        outbound_http: bool,
+    ) -> anyhow::Result<ServicePre<ServiceState>> {
+        let missing = |e: wasmtime::Error| {
             anyhow::Error::from(e).context("the component needs an import berth does not provide")
-        })?;
+        };
+        let pre = if outbound_http || imports_http(&self.engine, component) {
+            self.linker.instantiate_pre(component).map_err(missing)?
+        } else {
+            self.restricted
+                .instantiate_pre(component)
+                .map_err(missing)?
+        };
         ServicePre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context(format!(
                 "not a berth:service component (it exports {})",
@@ -220,6 +245,13 @@ fn check_header(bytes: &[u8]) -> anyhow::Result<()> {
         [_, _, 1, 0] => Ok(()),
         _ => anyhow::bail!("an unknown WebAssembly binary version"),
     }
+}
+
+fn imports_http(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:http/"))
 }
 
 fn describe_exports(engine: &Engine, component: &Component) -> String {

@@ -35,8 +35,12 @@ pub struct Invocation {
 
 impl Invocation {
     pub fn new(runtime: &Runtime, state: ServiceState, timeout: Duration) -> Invocation {
+        let hostcall_bytes = state.hostcall_bytes;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.limits);
+        // Each host call copies what the guest passes: bound it per call.
+        store.set_hostcall_fuel(hostcall_bytes);
+        store.set_max_component_handles(super::state::MAX_COMPONENT_HANDLES);
         // Check the clock at every epoch tick: past the deadline, stop the
         // guest; before it, yield so that a busy guest cannot hold a worker
         // thread that other requests need.

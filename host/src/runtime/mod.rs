@@ -8,4 +8,4 @@ mod state;
 
 pub use engine::{Runtime, RuntimeOptions};
 pub use invoke::{CallError, Invocation};
-pub use state::{Grants, ServiceState};
+pub use state::{Grants, ServiceState, hostcall_bytes};

@@ -18,6 +18,22 @@ pub struct ServiceState {
     pub(crate) log: LogCtx,
     pub(crate) outbound: OutboundCtx,
     pub(crate) limits: StoreLimits,
+    /// Bytes the guest may pass the host in one call.
+    pub(crate) hostcall_bytes: usize,
+}
+
+/// Host resources (streams, pollables, `wasi:http` header maps, open
+/// transactions) one request may hold at once.
+pub const MAX_RESOURCES: usize = 1_000;
+/// Handles to the guest's own resources one request may hold at once.
+pub const MAX_COMPONENT_HANDLES: usize = 10_000;
+
+/// What one host call may carry from the guest: enough for the largest
+/// value a query may return, bounded either way.
+pub fn hostcall_bytes(max_result_bytes: u64) -> usize {
+    usize::try_from(max_result_bytes.saturating_add(1 << 20))
+        .unwrap_or(usize::MAX)
+        .clamp(4 << 20, 256 << 20)
 }
 
 /// What a request's store is made of.
@@ -27,13 +43,19 @@ pub struct Grants {
     pub settings: SettingsCtx,
     pub outbound: OutboundCtx,
     pub memory_bytes: usize,
+    /// See [`hostcall_bytes`].
+    pub hostcall_bytes: usize,
 }
 
 impl ServiceState {
     pub fn new(grants: Grants) -> ServiceState {
         ServiceState {
             wasi: WasiState::new(),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             database: grants.database,
             settings: grants.settings,
             log: LogCtx::new(&grants.service),
@@ -46,6 +68,7 @@ impl ServiceState {
                 .memories(16)
                 .trap_on_grow_failure(true)
                 .build(),
+            hostcall_bytes: grants.hostcall_bytes,
         }
     }
 }

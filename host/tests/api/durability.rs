@@ -99,7 +99,7 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
     for entry in &entries {
         let bytes = std::fs::read(entry).unwrap();
         assert!(
-            bytes.starts_with(b"berthc01"),
+            bytes.starts_with(b"berthc02"),
             "rewritten: {}",
             entry.display()
         );

@@ -160,6 +160,7 @@ impl TestApp {
                 pooling: None,
                 max_instances: Some(64),
                 deadlines: None,
+                ..RuntimeLayer::default()
             },
             limits: LimitsLayer::default(),
             ..Layer::default()
@@ -497,4 +498,24 @@ impl Drop for TestDatabase {
             eprintln!("cannot drop test database {}: {error:#}", self.name);
         }
     }
+}
+
+/// Sends `body` (`{"sql", "params", "execute"}`) to a hostile service's
+/// `/hostile/sql`, as `tenant` (header tenancy) or the default tenant.
+pub async fn hostile_sql(app: &TestApp, tenant: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app.client.post(app.url("/hostile/sql")).json(&body);
+    if let Some(tenant) = tenant {
+        request = request.header("x-berth-tenant", tenant);
+    }
+    json(request.send().await.expect("the host answers")).await
+}
+
+/// The `db_error` of a refused statement, asserting it was refused as `kind`.
+pub fn refused_as(body: &Value, kind: &str) -> String {
+    let error = body["db_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not refused: {body}"))
+        .to_string();
+    assert!(error.contains(kind), "expected {kind}: {error}");
+    error
 }

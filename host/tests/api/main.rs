@@ -4,15 +4,20 @@
 mod helpers;
 
 mod cli;
+mod clients;
 mod durability;
 mod errors;
 mod hotswap;
 mod isolation;
 mod items;
 mod loading;
+mod namespaces;
 mod observability;
+mod pg_attacks;
 mod pg_isolation;
 mod replicas;
 mod restart;
 mod sandbox;
+mod sql_sandbox;
 mod tenants;
+mod under_attack;

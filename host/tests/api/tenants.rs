@@ -79,8 +79,9 @@ async fn two_tenants_running_the_same_service_never_see_each_others_data() {
     // Hostile SQL from globex: other files or schemas, other tables, the
     // host's tables.
     let statements: Vec<String> = if on_postgres() {
+        let (acme_schema, _) = crate::pg_isolation::namespace_names(&app, "acme", "items").await;
         vec![
-            "SELECT * FROM acme__items.items".into(),
+            format!("SELECT * FROM {acme_schema}.items"),
             "SELECT * FROM items".into(),
             "SELECT * FROM public.deployments".into(),
             "SELECT * FROM pg_namespaces".into(),

@@ -1,7 +1,14 @@
 //! Outbound HTTP (`wasi:http/outgoing-handler`): every request is checked
 //! against the deployment's allow-list (Spin's `allowed_outbound_hosts` is
 //! the model) and refused with `HTTP-request-denied` unless it matches. With
-//! no list, nothing is allowed.
+//! no list, nothing is allowed. An allowed name is then resolved by the host,
+//! and only public addresses are connected to (`address.rs`): a name that
+//! points at loopback, a private network or a cloud's metadata service is
+//! refused with `destination-IP-prohibited`, unless the operator lists that
+//! IP literally.
+
+mod address;
+mod send;
 
 use std::sync::Arc;
 
@@ -71,6 +78,21 @@ impl AllowList {
         self.0.is_empty()
     }
 
+    /// The IP addresses the operator listed literally: reachable even when
+    /// they are not public.
+    pub fn literal_ips(&self) -> Vec<std::net::IpAddr> {
+        self.0
+            .iter()
+            .filter_map(|a| {
+                a.host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
     /// Whether a request to `scheme://host:port` is allowed.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
@@ -95,6 +117,10 @@ fn default_port(scheme: Option<&str>) -> Option<u16> {
     }
 }
 
+/// Bytes one `wasi:http` header map may hold (with the resource table's
+/// bound on live resources, this bounds what a request holds in headers).
+const MAX_FIELDS_BYTES: usize = 16 * 1024;
+
 /// Per-request outbound HTTP state.
 pub struct OutboundCtx {
     http: WasiHttpCtx,
@@ -103,8 +129,10 @@ pub struct OutboundCtx {
 
 impl OutboundCtx {
     pub fn new(service: &str, allowed: AllowList) -> OutboundCtx {
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
         OutboundCtx {
-            http: WasiHttpCtx::new(),
+            http,
             hooks: Hooks {
                 service: service.to_string(),
                 allowed,
@@ -150,13 +178,14 @@ impl WasiHttpHooks for Hooks {
         }
         tracing::debug!(service = %self.service, %scheme, %host, port, "outbound HTTP request");
         _ = fut;
+        let literals = self.allowed.literal_ips();
+        let service = self.service.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
+            send::send(request, options, &literals).await.inspect_err(|error| {
+                if matches!(error, Error::DestinationIpProhibited) {
+                    tracing::warn!(%service, %host, port, "outbound HTTP to an inner address refused");
+                }
+            })
         })
     }
 }

@@ -3,178 +3,54 @@
 //! schema and has no other rights. Its connections log in as that role, so
 //! that no SQL it sends — `SET ROLE`, `set_config('search_path', …)`,
 //! schema-qualified names, `COPY`, functions, `DO` blocks — reaches anything
-//! else. Its pool opens lazily and closes idle connections.
+//! else. Its pool opens lazily, closes idle connections, and takes back only
+//! connections as clean as new ones (`session.rs`).
+
+mod harden;
+pub mod names;
+mod provision;
+mod quota;
+mod session;
+mod values;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
 
 use super::errors::guest_error;
 use super::migrate::{MigrationError, apply_postgres};
-use super::namespace::{ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits};
-use super::pg_values::{bind_pg, read_pg_rows};
+use super::namespace::{
+    ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, NamespaceLimits, ResultLimits,
+};
 use crate::bindings::Migration;
 use crate::bindings::berth::service::database::{Error, Rows, Value};
+pub use names::role_prefix;
+pub use provision::Provisioner;
+use quota::Quota;
+use values::{bind_pg, read_pg_rows};
 
 /// Time given to PostgreSQL's own statement timeout before the host ends
 /// the statement itself (the guest may have raised its timeout with `SET`).
 const REAPER_SLACK: Duration = Duration::from_secs(1);
 
-/// The schema and role names of a namespace: readable where they fit in
-/// PostgreSQL's 63 bytes, hashed where they do not. Roles are shared by
-/// every database of a cluster, so theirs carry the database too.
-pub fn names(database: &str, tenant: &str, service: &str) -> (String, String) {
-    let readable = format!(
-        "{}__{}",
-        tenant.replace('-', "_"),
-        service.replace('-', "_")
-    );
-    let hash = hex::encode(Sha256::digest(
-        format!("{database}\0{tenant}\0{service}").as_bytes(),
-    ));
-    let schema = if readable.len() <= 63 {
-        readable.clone()
-    } else {
-        format!("ns_{}", &hash[..40])
-    };
-    let db_tag = &hex::encode(Sha256::digest(database.as_bytes()))[..8];
-    let role = format!("berth_{db_tag}_{readable}");
-    let role = if role.len() <= 63 {
-        role
-    } else {
-        format!("berth_{db_tag}_{}", &hash[..40])
-    };
-    (schema, role)
-}
-
-/// The prefix of every role berth creates for `database`.
-pub fn role_prefix(database: &str) -> String {
-    format!(
-        "berth_{}_",
-        &hex::encode(Sha256::digest(database.as_bytes()))[..8]
-    )
-}
-
-/// Creates schemas and roles, as the host's own role (which needs
-/// CREATEROLE and CREATE on the database).
-#[derive(Debug, Clone)]
-pub struct Provisioner {
-    admin: PgPool,
-    options: PgConnectOptions,
-    database: String,
-}
-
-impl Provisioner {
-    pub async fn new(admin: PgPool, options: PgConnectOptions) -> anyhow::Result<Provisioner> {
-        let database: String = sqlx::query_scalar("SELECT current_database()")
-            .fetch_one(&admin)
-            .await?;
-        // Nothing of the host's is meant for the service roles; on servers
-        // older than 15 PUBLIC may still create in `public`.
-        if let Err(error) = sqlx::query("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-            .execute(&admin)
-            .await
+/// A write refused in a transaction made read-only by a full quota, said
+/// as such.
+fn over_quota(quota: Option<u64>, error: Error) -> Error {
+    match (quota, error) {
+        (Some(max), Error::InvalidQuery(message) | Error::Other(message))
+            if message.contains("read-only transaction") =>
         {
-            tracing::warn!(%error, "cannot revoke CREATE on schema public from PUBLIC");
+            Error::LimitExceeded(format!(
+                "the namespace is over its size quota of {} MiB: writes are refused until \
+                 data is deleted (DELETE, TRUNCATE or DROP outside a transaction) ({message})",
+                max >> 20
+            ))
         }
-        Ok(Provisioner {
-            admin,
-            options,
-            database,
-        })
+        (_, other) => other,
     }
-
-    pub fn database(&self) -> &str {
-        &self.database
-    }
-
-    /// The namespace of `service` for `tenant`, created if needed: one
-    /// transaction, serialized across replicas by an advisory lock.
-    pub async fn namespace(
-        &self,
-        tenant: &str,
-        service: &str,
-        statement_timeout: Duration,
-    ) -> anyhow::Result<PgNamespace> {
-        let (schema, role) = names(&self.database, tenant, service);
-        let mut tx = self.admin.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(&role)
-            .execute(&mut *tx)
-            .await?;
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT password FROM pg_namespaces WHERE role_name = $1")
-                .bind(&role)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let password = match existing {
-            Some(password) => password,
-            None => {
-                let password = random_secret();
-                let role_exists: bool =
-                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-                        .bind(&role)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let verb = if role_exists { "ALTER" } else { "CREATE" };
-                // Identifiers are validated names; the password is hex.
-                for statement in [
-                    format!(
-                        "{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {}",
-                        MAX_CONNECTIONS * 8 + 4
-                    ),
-                    format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\" AUTHORIZATION \"{role}\""),
-                    format!(
-                        "ALTER ROLE \"{role}\" IN DATABASE \"{}\" SET search_path = \"{schema}\"",
-                        self.database
-                    ),
-                    // Lets the host end the role's runaway statements.
-                    format!("GRANT \"{role}\" TO CURRENT_USER"),
-                ] {
-                    sqlx::query(AssertSqlSafe(statement))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(
-                    "INSERT INTO pg_namespaces (tenant, service, schema_name, role_name, password) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(tenant)
-                .bind(service)
-                .bind(&schema)
-                .bind(&role)
-                .bind(&password)
-                .execute(&mut *tx)
-                .await?;
-                password
-            }
-        };
-        tx.commit().await?;
-        let namespace = PgNamespace {
-            pool: PgPoolOptions::new()
-                .max_connections(MAX_CONNECTIONS)
-                .min_connections(0)
-                .idle_timeout(IDLE_TIMEOUT)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_lazy_with(self.options.clone().username(&role).password(&password)),
-            admin: self.admin.clone(),
-            role: Arc::from(role.as_str()),
-            database: self.database.clone(),
-        };
-        namespace.set_statement_timeout(statement_timeout).await?;
-        Ok(namespace)
-    }
-}
-
-fn random_secret() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// A namespace on PostgreSQL.
@@ -182,24 +58,64 @@ fn random_secret() -> String {
 pub struct PgNamespace {
     pool: PgPool,
     admin: PgPool,
+    options: sqlx::postgres::PgConnectOptions,
     role: Arc<str>,
+    schema: String,
     database: String,
+    quota: Arc<Quota>,
 }
 
 impl PgNamespace {
-    /// PostgreSQL's own statement timeout for the role; the host also ends
-    /// statements that outlive it (see `reap`).
-    pub async fn set_statement_timeout(&self, timeout: Duration) -> Result<(), sqlx::Error> {
+    fn connect(
+        provisioner: &Provisioner,
+        (schema, role): (&str, &str),
+        password: &str,
+        limits: &NamespaceLimits,
+    ) -> PgNamespace {
+        let options = provisioner
+            .options
+            .clone()
+            .username(role)
+            .password(password);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .idle_timeout(IDLE_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| Box::pin(session::is_clean(conn)))
+            .connect_lazy_with(options.clone());
+        PgNamespace {
+            pool,
+            admin: provisioner.admin.clone(),
+            options,
+            role: Arc::from(role),
+            schema: schema.to_string(),
+            database: provisioner.database.clone(),
+            quota: Quota::new(limits.max_database_bytes),
+        }
+    }
+
+    /// PostgreSQL's own statement timeout for the role (the host also ends
+    /// statements that outlive it, see `reap`), and the size quota.
+    pub async fn set_limits(&self, limits: &NamespaceLimits) -> Result<(), sqlx::Error> {
+        self.quota.set_max_bytes(limits.max_database_bytes);
         let statement = format!(
             "ALTER ROLE \"{}\" IN DATABASE \"{}\" SET statement_timeout = {}",
             self.role,
             self.database,
-            timeout.as_millis()
+            limits.statement_timeout.as_millis()
         );
         sqlx::query(AssertSqlSafe(statement))
             .execute(&self.admin)
             .await
             .map(drop)
+    }
+
+    /// Whether `sql` must run read-only: the namespace is over its quota
+    /// and the statement does not free space.
+    fn read_only(&self, sql: &str) -> bool {
+        self.quota.refresh(&self.admin, &self.schema);
+        self.quota.is_full() && !quota::frees_space(sql)
     }
 
     pub async fn query(
@@ -209,6 +125,12 @@ impl PgNamespace {
         limits: ResultLimits,
         timeout: Duration,
     ) -> Result<Rows, Error> {
+        if self.read_only(sql) {
+            let mut tx = self.begin(timeout).await?;
+            let rows = tx.query(sql, params, limits).await;
+            tx.commit().await?;
+            return rows;
+        }
         bounded(&self.admin, &self.role, timeout, async {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             read_pg_rows(query.fetch(&self.pool), limits).await
@@ -222,6 +144,12 @@ impl PgNamespace {
         params: Vec<Value>,
         timeout: Duration,
     ) -> Result<u64, Error> {
+        if self.read_only(sql) {
+            let mut tx = self.begin(timeout).await?;
+            let changed = tx.execute(sql, params).await;
+            tx.commit().await?;
+            return changed;
+        }
         bounded(&self.admin, &self.role, timeout, async {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             Ok(query
@@ -233,25 +161,76 @@ impl PgNamespace {
         .await
     }
 
+    /// Opens a transaction; read-only (with its snapshot taken, so that the
+    /// service cannot switch it back) while the namespace is over quota.
     pub async fn begin(&self, timeout: Duration) -> Result<PgTx, Error> {
-        let tx = self.pool.begin().await.map_err(guest_error)?;
+        let read_only = self.read_only("");
+        let tx = if read_only {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN READ ONLY")
+                .await
+                .map_err(guest_error)?;
+            sqlx::query("SELECT 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(guest_error)?;
+            tx
+        } else {
+            self.pool.begin().await.map_err(guest_error)?
+        };
         Ok(PgTx {
             tx,
             admin: self.admin.clone(),
             role: self.role.clone(),
             timeout,
+            quota: read_only.then(|| self.quota.max_bytes()),
         })
     }
 
     /// Applies migrations as the namespace's own role (so that what they
-    /// create belongs to it), one replica at a time.
-    pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, MigrationError> {
-        let mut conn: PgConnection = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT pg_advisory_lock(hashtext(current_user))")
-            .execute(&mut conn)
+    /// create belongs to it) on a session of their own. One replica at a
+    /// time: the host holds the namespace's row in its records (a lock no
+    /// service can take or wait out) while they run, and ends them at
+    /// `migration_timeout`, whatever they `SET`.
+    pub async fn migrate(
+        &self,
+        migrations: &[Migration],
+        limits: &NamespaceLimits,
+    ) -> Result<Vec<u32>, MigrationError> {
+        let timeout = limits.migration_timeout;
+        let mut lock = provision::admin_tx(&self.admin).await?;
+        sqlx::query("SELECT 1 FROM pg_namespaces WHERE role_name = $1 FOR UPDATE")
+            .bind(&*self.role)
+            .execute(&mut *lock)
             .await?;
-        let applied = apply_postgres(&mut conn, migrations).await;
+        let mut conn = PgConnection::connect_with(&self.options).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "SET statement_timeout = {}",
+            timeout.as_millis()
+        )))
+        .execute(&mut conn)
+        .await?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await?;
+        let applied = match tokio::time::timeout(
+            timeout + REAPER_SLACK,
+            apply_postgres(&mut conn, migrations),
+        )
+        .await
+        {
+            Ok(applied) => applied,
+            Err(_) => {
+                let _ = sqlx::query("SELECT pg_terminate_backend($1)")
+                    .bind(pid)
+                    .execute(&self.admin)
+                    .await;
+                Err(MigrationError::TimedOut(timeout))
+            }
+        };
         let _ = conn.close().await;
+        lock.commit().await?;
         applied
     }
 
@@ -306,6 +285,8 @@ pub struct PgTx {
     admin: PgPool,
     role: Arc<str>,
     timeout: Duration,
+    /// The quota, in bytes, when the transaction is read-only for it.
+    quota: Option<u64>,
 }
 
 impl PgTx {
@@ -320,12 +301,14 @@ impl PgTx {
             admin,
             role,
             timeout,
+            quota,
         } = self;
         bounded(admin, role, *timeout, async move {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
             read_pg_rows(query.fetch(&mut **tx), limits).await
         })
         .await
+        .map_err(|e| over_quota(*quota, e))
     }
 
     pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
@@ -334,6 +317,7 @@ impl PgTx {
             admin,
             role,
             timeout,
+            quota,
         } = self;
         bounded(admin, role, *timeout, async move {
             let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
@@ -344,6 +328,7 @@ impl PgTx {
                 .rows_affected())
         })
         .await
+        .map_err(|e| over_quota(*quota, e))
     }
 
     pub async fn commit(self) -> Result<(), Error> {
@@ -373,26 +358,4 @@ pub async fn drop_roles(admin: &PgPool, database: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot drop role {role}"))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_readable_when_they_fit_and_unique_per_database() {
-        let (schema, role) = names("test", "default", "items");
-        assert_eq!(schema, "default__items");
-        assert!(
-            role.starts_with(&role_prefix("test")) && role.ends_with("default__items"),
-            "{role}"
-        );
-        let (_, other_db_role) = names("other", "default", "items");
-        assert_ne!(role, other_db_role);
-        let long = "x".repeat(60);
-        let (schema, role) = names("test", &long, &long);
-        assert!(schema.len() <= 63 && role.len() <= 63);
-        assert!(schema.starts_with("ns_") && role.starts_with("berth_"));
-        assert_eq!(names("test", "a-b", "c").0, "a_b__c");
-    }
 }

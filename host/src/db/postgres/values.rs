@@ -13,9 +13,9 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo, Postgres};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use super::errors::guest_error;
-use super::namespace::ResultLimits;
 use crate::bindings::berth::service::database::{Error, Rows, Value};
+use crate::db::errors::guest_error;
+use crate::db::namespace::ResultLimits;
 
 pub type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
