@@ -136,6 +136,7 @@ impl Application {
                 tenancy: self.tenancy.clone(),
                 max_body_bytes: self.max_body_bytes,
                 body_timeout: self.clients.body_timeout,
+                body_budget: AppState::body_budget(self.clients.max_buffered_body_bytes),
             },
             self.admin_token.as_ref(),
             self.max_component_bytes,

@@ -143,6 +143,10 @@ pub struct LimitsLayer {
     pub body_timeout_ms: Option<u64>,
     /// Most client connections open at once.
     pub max_connections: Option<usize>,
+    /// Most client connections open at once from one address.
+    pub max_connections_per_client: Option<usize>,
+    /// Most request-body bytes held in memory at once, in MiB.
+    pub max_buffered_body_mb: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub memory_mb: Option<usize>,
     pub max_concurrency: Option<u32>,
@@ -182,6 +186,10 @@ impl LimitsLayer {
             header_timeout_ms: top.header_timeout_ms.or(self.header_timeout_ms),
             body_timeout_ms: top.body_timeout_ms.or(self.body_timeout_ms),
             max_connections: top.max_connections.or(self.max_connections),
+            max_connections_per_client: top
+                .max_connections_per_client
+                .or(self.max_connections_per_client),
+            max_buffered_body_mb: top.max_buffered_body_mb.or(self.max_buffered_body_mb),
             request_timeout_ms: deployment.request_timeout_ms,
             memory_mb: deployment.memory_mb,
             max_concurrency: deployment.max_concurrency,
@@ -327,6 +335,17 @@ impl Layer {
                 "limits.max_connections",
                 self.limits.max_connections.unwrap_or(10_000),
             )?,
+            max_connections_per_client: positive(
+                "limits.max_connections_per_client",
+                self.limits.max_connections_per_client.unwrap_or(1_000),
+            )?,
+            // Room for at least one body of the largest size.
+            max_buffered_body_bytes: positive(
+                "limits.max_buffered_body_mb",
+                self.limits.max_buffered_body_mb.unwrap_or(256),
+            )?
+            .saturating_mul(1 << 20)
+            .max(max_body_bytes),
         };
         let tenant_max_instances = positive(
             "runtime.tenant_max_instances",

@@ -31,6 +31,7 @@ const TEST_COMPONENTS: &[&str] = &[
     "hostile-bad-migration",
     "hostile-slow-migration",
     "hostile-pragma-migration",
+    "hostile-recursive-schema",
 ];
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
 const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";

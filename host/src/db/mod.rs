@@ -1,7 +1,7 @@
 //! Databases: the host's own (deployments and history, with host migrations
 //! from `migrations/`) and one isolated namespace per tenant × service.
 
-mod errors;
+pub(crate) mod errors;
 pub(crate) mod host;
 pub mod migrate;
 pub mod namespace;
@@ -10,7 +10,7 @@ pub mod postgres;
 pub mod records;
 mod secrets;
 mod sqlite;
-mod values;
+pub(crate) mod values;
 
 pub use host::{HostDb, HostPool};
 pub use namespace::{Namespace, Namespaces};

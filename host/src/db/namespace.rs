@@ -212,6 +212,7 @@ impl Namespaces {
                 let path = dir.join(format!("{service}.db"));
                 Backend::Sqlite {
                     pool: sqlite_pool(&path, live.clone()),
+                    wal: sqlite::WalWatch::new(&path),
                     path,
                 }
             }
@@ -264,7 +265,11 @@ fn sqlite_pool(path: &std::path::Path, limits: Arc<LiveLimits>) -> SqlitePool {
 }
 
 enum Backend {
-    Sqlite { path: PathBuf, pool: SqlitePool },
+    Sqlite {
+        path: PathBuf,
+        pool: SqlitePool,
+        wal: Arc<sqlite::WalWatch>,
+    },
     Postgres(Box<PgNamespace>),
 }
 
@@ -306,12 +311,22 @@ impl Namespace {
         }
     }
 
+    /// Whether the namespace takes statements now (SQLite: its write-ahead
+    /// log is within the quota).
+    fn admit(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite { wal, .. } => wal.admit(self.limits.get().max_database_bytes),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
     pub async fn query(
         &self,
         sql: &str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
+        self.admit()?;
         match &self.backend {
             Backend::Sqlite { pool, .. } => {
                 let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
@@ -325,6 +340,7 @@ impl Namespace {
     }
 
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
+        self.admit()?;
         match &self.backend {
             Backend::Sqlite { pool, .. } => {
                 let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
@@ -342,6 +358,7 @@ impl Namespace {
     /// that a read-then-write transaction cannot fail half-way on a lock
     /// upgrade.
     pub async fn begin(&self) -> Result<NamespaceTx, Error> {
+        self.admit()?;
         match &self.backend {
             Backend::Sqlite { pool, .. } => Ok(NamespaceTx::Sqlite(
                 SqliteTx::begin(pool).await.map_err(guest_error)?,
@@ -399,38 +416,28 @@ impl NamespaceTx {
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
         match self {
-            NamespaceTx::Sqlite(tx) => {
-                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-                read_sqlite_rows(query.fetch(tx.connection()), limits).await
-            }
+            NamespaceTx::Sqlite(tx) => tx.query(sql, params, limits).await,
             NamespaceTx::Postgres(tx) => tx.query(sql, params, limits).await,
         }
     }
 
     pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
         match self {
-            NamespaceTx::Sqlite(tx) => {
-                let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-                Ok(query
-                    .execute(tx.connection())
-                    .await
-                    .map_err(guest_error)?
-                    .rows_affected())
-            }
+            NamespaceTx::Sqlite(tx) => tx.execute(sql, params).await,
             NamespaceTx::Postgres(tx) => tx.execute(sql, params).await,
         }
     }
 
     pub async fn commit(self) -> Result<(), Error> {
         match self {
-            NamespaceTx::Sqlite(tx) => tx.commit().await.map_err(guest_error),
+            NamespaceTx::Sqlite(tx) => tx.commit().await,
             NamespaceTx::Postgres(tx) => tx.commit().await,
         }
     }
 
     pub async fn rollback(self) -> Result<(), Error> {
         match self {
-            NamespaceTx::Sqlite(tx) => tx.rollback().await.map_err(guest_error),
+            NamespaceTx::Sqlite(tx) => tx.rollback().await,
             NamespaceTx::Postgres(tx) => tx.rollback().await,
         }
     }

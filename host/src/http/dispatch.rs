@@ -67,15 +67,26 @@ pub async fn dispatch(
     span.record("route", target.route.path.as_str());
 
     // The body first, whole and in time: a slow client holds no slot of
-    // the service while it sends.
+    // the service while it sends. What all requests hold in bodies at once
+    // is bounded too (its size, or the limit when it is not announced).
+    let announced = axum::body::HttpBody::size_hint(&body).exact();
+    let _buffered = reserve_body(&state, announced).await?;
     let body = read_body(body, state.max_body_bytes, state.body_timeout).await?;
     if let Some(schema) = &target.route.request_schema {
-        schema
-            .check(&body)
-            .map_err(|invalid| ApiError::Validation {
-                field: invalid.field,
-                message: invalid.message,
-            })?;
+        let checked = if schema.is_heavy(body.len()) {
+            // Bounded (see `schema_cost`), but long enough not to hold a
+            // thread that serves requests.
+            let (schema, body) = (schema.clone(), body.clone());
+            tokio::task::spawn_blocking(move || schema.check(&body))
+                .await
+                .map_err(|_| ApiError::Internal)?
+        } else {
+            schema.check(&body)
+        };
+        checked.map_err(|invalid| ApiError::Validation {
+            field: invalid.field,
+            message: invalid.message,
+        })?;
     }
 
     let _tenant_slot = target
@@ -104,6 +115,31 @@ pub async fn dispatch(
     };
     target.metrics.record(status.as_u16(), started.elapsed());
     result
+}
+
+/// A share of the body budget for a body of the `announced` size, waited
+/// for up to the body timeout; none for a request without a body.
+async fn reserve_body(
+    state: &AppState,
+    announced: Option<u64>,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+    if announced == Some(0) {
+        return Ok(None);
+    }
+    let bytes = announced.map_or(state.max_body_bytes as u64, |n| {
+        n.min(state.max_body_bytes as u64)
+    });
+    let permits = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let permit = tokio::time::timeout(
+        state.body_timeout,
+        state.body_budget.clone().acquire_many_owned(permits),
+    )
+    .await
+    .map_err(|_| ApiError::Overloaded {
+        retry_after: RETRY_AFTER,
+    })?
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Some(permit))
 }
 
 async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {

@@ -37,6 +37,15 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Longest a client may take to send a request body.
     pub body_timeout: Duration,
+    /// Request-body bytes that may be held at once, in KiB permits.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// A budget of `bytes` request-body bytes held at once.
+    pub fn body_budget(bytes: usize) -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new((bytes / 1024).max(1)))
+    }
 }
 
 pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes: usize) -> Router {

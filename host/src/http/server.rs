@@ -1,10 +1,13 @@
 //! The listener: accepts connections and serves HTTP/1.1 and HTTP/2 on
 //! them, bounded against slow and idle clients. A client must send its
 //! request headers within `header_timeout` (the same bound closes idle
-//! keep-alive connections), and at most `max_connections` are open at
-//! once; beyond that, new connections wait in the kernel's backlog.
+//! keep-alive connections); at most `max_connections` are open at once
+//! (beyond that, new connections wait in the kernel's backlog), at most
+//! `max_connections_per_client` from one address (beyond that, they are
+//! closed), with at most 64 requests at once on an HTTP/2 connection.
 //! Bodies are bounded where they are read (see `dispatch`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +33,54 @@ pub struct ClientLimits {
     pub body_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_client: usize,
+    /// Most request-body bytes held in memory at once, over all requests.
+    pub max_buffered_body_bytes: usize,
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+impl PerClient {
+    /// Counts a connection from `ip`, unless it has `max` already.
+    fn enter(self: &Arc<PerClient>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut counts = self.0.lock().expect("client counts poisoned");
+        let count = counts.entry(ip).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection counted against its client.
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.clients.0.lock().expect("client counts poisoned");
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Largest request head (request line and headers) accepted, in bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Requests in flight on one HTTP/2 connection.
+const MAX_STREAMS: u32 = 64;
 
 /// Serves `router` on `listener` until `shutdown`, then lets the requests
 /// in flight finish.
@@ -54,16 +101,18 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(MAX_STREAMS)
         .keep_alive_interval(Some(limits.header_timeout))
         .keep_alive_timeout(limits.header_timeout);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Arc::new(PerClient::default());
     loop {
         let slot = tokio::select! {
             () = shutdown.cancelled() => break,
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -74,6 +123,10 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(client) = clients.enter(peer.ip(), limits.max_connections_per_client) else {
+            tracing::debug!(client = %peer.ip(), "a client has too many connections open; closing a new one");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(
@@ -87,7 +140,7 @@ pub async fn serve(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(slot);
+            drop((slot, client));
         });
     }
     drop(listener);

@@ -12,6 +12,7 @@ mod locks;
 mod manifest;
 mod replication;
 mod schema;
+mod schema_cost;
 mod slots;
 mod tenants;
 mod watch;

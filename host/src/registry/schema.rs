@@ -4,10 +4,21 @@
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
+use super::schema_cost;
+
+/// The most (schema node, body value) pairs one request's validation may
+/// visit; a larger body is refused before it is checked.
+const MAX_WORK: u64 = 50_000_000;
+/// Above this much work, validation runs on the blocking pool rather than
+/// on the threads that serve requests.
+const INLINE_WORK: u64 = 200_000;
+
 /// A compiled request schema.
 #[derive(Debug)]
 pub struct RequestSchema {
     validator: jsonschema::Validator,
+    /// Its size with every `$ref` unfolded (see `schema_cost`).
+    unfolded: u64,
 }
 
 /// Why a body was refused.
@@ -21,6 +32,7 @@ impl RequestSchema {
     pub fn compile(schema_text: &str) -> Result<RequestSchema, String> {
         let schema: Value = serde_json::from_str(schema_text)
             .map_err(|e| format!("the schema is not JSON: {e}"))?;
+        let unfolded = schema_cost::unfolded_size(&schema)?;
         // `pattern`s run on the linear-time `regex` engine, compiled within
         // bounds: a schema cannot make validation backtrack for ever.
         let patterns = jsonschema::PatternOptions::regex()
@@ -30,7 +42,16 @@ impl RequestSchema {
             .with_pattern_options(patterns)
             .build(&schema)
             .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))?;
-        Ok(RequestSchema { validator })
+        Ok(RequestSchema {
+            validator,
+            unfolded,
+        })
+    }
+
+    /// Whether checking a body of `len` bytes may take long enough that it
+    /// belongs on the blocking pool (a JSON value takes at least 1 byte).
+    pub fn is_heavy(&self, len: usize) -> bool {
+        self.unfolded.saturating_mul(len as u64) > INLINE_WORK
     }
 
     /// Parses and validates a body; the first problem found is reported.
@@ -39,6 +60,16 @@ impl RequestSchema {
             field: "body".into(),
             message: format!("body is not valid JSON: {e}"),
         })?;
+        let work = self.unfolded.saturating_mul(schema_cost::values(&instance));
+        if work > MAX_WORK {
+            return Err(Invalid {
+                field: "body".into(),
+                message: format!(
+                    "body has too many values to check against this route's schema (at most {} here)",
+                    MAX_WORK / self.unfolded
+                ),
+            });
+        }
         match self.validator.iter_errors(&instance).next() {
             None => Ok(()),
             Some(error) => {

@@ -250,6 +250,28 @@ async fn large_host_call_arguments_log_floods_and_header_maps_are_bounded() {
 }
 
 #[tokio::test]
+async fn a_schema_whose_checking_would_grow_exponentially_is_refused_at_deploy() {
+    let app = TestApp::spawn_with(hostile("")).await;
+    let (status, body) = json(
+        app.deploy("recursive", "test/hostile-recursive-schema")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_manifest")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refers back to itself"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn bodies_that_would_backtrack_or_recurse_are_refused_fast() {
     let app = TestApp::spawn_with(hostile("")).await;
     let started = Instant::now();
@@ -276,4 +298,61 @@ async fn bodies_that_would_backtrack_or_recurse_are_refused_fast() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_connection() {
+    let app = TestApp::spawn_with(hostile("[limits]\nmax_connections_per_client = 3")).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(app.address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = TcpStream::connect(app.address).await.unwrap();
+    fourth
+        .write_all(b"GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut fourth, Duration::from_secs(2)).await;
+    assert_eq!(
+        answer.as_deref(),
+        Some(""),
+        "the fourth connection was served"
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = json(app.get("/hello/x").await).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_bodies_held_at_once_are_bounded_over_all_requests() {
+    let app = TestApp::spawn_with(hostile(
+        "[limits]\nmax_buffered_body_mb = 1\nbody_timeout_ms = 1500",
+    ))
+    .await;
+    // A body of 600 KiB announced and never sent holds its share...
+    let mut stalled = TcpStream::connect(app.address).await.unwrap();
+    stalled
+        .write_all(format!("POST /hostile/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{", 600 << 10).as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so another 600 KiB body, sent whole at once, waits for it.
+    let started = Instant::now();
+    let body = json!({"s": "a".repeat(600 << 10)});
+    let (status, _) = json(app.post_json("/hostile/validate", &body).await).await;
+    let waited = started.elapsed();
+    let answer = until_closed(&mut stalled, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(status, 200);
+    assert!(
+        waited > Duration::from_millis(1200),
+        "it did not wait: {waited:?}"
+    );
+    // Small bodies wait their turn too, and are served after it.
+    let (status, _) = json(app.post_json("/hostile/validate", &json!({"s": "a"})).await).await;
+    assert_eq!(status, 200);
 }

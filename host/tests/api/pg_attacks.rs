@@ -89,7 +89,23 @@ async fn session_locks_taken_by_one_tenant_hold_up_no_other_tenants_deploy() {
         .collect();
     let locks: Vec<&str> = locks.iter().map(String::as_str).collect();
     let results = pooled(&app, "t1", &locks).await;
-    assert!(results.iter().all(|r| r["rows"].is_array()), "{results:?}");
+    // Advisory locks are not a service's to take: a million of them would
+    // fill the server's lock table, shared by every database.
+    for result in &results {
+        assert!(
+            result["db_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("permission denied")),
+            "{results:?}"
+        );
+    }
+    // Row and table locks of its own are, and hold up no one else.
+    pooled(
+        &app,
+        "t1",
+        &["BEGIN", "LOCK TABLE secrets IN ACCESS EXCLUSIVE MODE"],
+    )
+    .await;
 
     let started = Instant::now();
     let (probe, items) = tokio::join!(
@@ -137,16 +153,38 @@ async fn session_state_left_on_a_pooled_connection_never_reaches_the_next_reques
     }
     let app = header_mode().await;
     tenant_with(&app, "t1", &[("hostile", "test/hostile")]).await;
+    // Look-alikes of the catalog, to fool a check that trusts search_path.
+    pooled(
+        &app,
+        "t1",
+        &[
+            "CREATE FUNCTION pg_listening_channels() RETURNS SETOF text LANGUAGE sql AS 'SELECT NULL::text WHERE false'",
+            "CREATE VIEW pg_settings AS SELECT 'default'::text AS source",
+            "CREATE VIEW pg_cursors AS SELECT false AS is_holdable",
+            "CREATE FUNCTION statement_timestamp() RETURNS timestamptz LANGUAGE sql AS 'SELECT pg_catalog.transaction_timestamp()'",
+        ],
+    )
+    .await;
     for _ in 0..3 {
+        // State the look-alikes would hide from a check that trusts
+        // search_path...
         pooled(
             &app,
             "t1",
             &[
+                "SELECT set_config('search_path', current_schema() || ', pg_catalog', false)",
                 "SELECT set_config('work_mem', '1GB', false)",
+                "LISTEN leftover",
+            ],
+        )
+        .await;
+        // ...and state they cannot.
+        pooled(
+            &app,
+            "t1",
+            &[
                 "SET statement_timeout = 0",
                 "PREPARE leftover AS SELECT 1",
-                "LISTEN leftover",
-                "SELECT pg_advisory_lock(42)::text",
                 "BEGIN",
                 "DECLARE leftover CURSOR WITH HOLD FOR SELECT 1",
                 "CREATE TABLE IF NOT EXISTS left_in_a_transaction (x int)",
@@ -155,11 +193,12 @@ async fn session_state_left_on_a_pooled_connection_never_reaches_the_next_reques
         .await;
     }
     let checks = [
-        "SELECT current_setting('work_mem') <> '1GB'",
-        "SELECT current_setting('statement_timeout') <> '0'",
-        "SELECT NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE from_sql)",
-        "SELECT NOT EXISTS (SELECT 1 FROM pg_listening_channels())",
-        "SELECT NOT EXISTS (SELECT 1 FROM pg_cursors WHERE is_holdable)",
+        "SELECT pg_catalog.current_setting('work_mem') <> '1GB'",
+        "SELECT pg_catalog.current_setting('statement_timeout') <> '0'",
+        "SELECT pg_catalog.current_setting('search_path') NOT LIKE '%pg_catalog%'",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql)",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)",
     ];
     // What came after a BEGIN left open was not swallowed by it: the
     // session with the open transaction was ended, the table committed.

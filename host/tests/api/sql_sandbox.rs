@@ -197,3 +197,34 @@ async fn transactions_belong_to_the_host_and_a_left_open_one_loses_no_writes() {
     }
     still_serving(&app).await;
 }
+
+#[tokio::test]
+async fn a_transaction_the_database_rolled_back_takes_no_more_statements() {
+    if on_postgres() {
+        return; // PostgreSQL refuses every statement of a failed transaction itself.
+    }
+    let app = TestApp::spawn_with(TestConfig {
+        plugins: vec!["hello", "test/hostile"],
+        toml: "[services.hostile.limits]\nstatement_timeout_ms = 300".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    // An interrupted write makes SQLite roll the whole transaction back;
+    // what comes next must not run on its own, outside any transaction.
+    let response = app
+        .post_json(
+            "/hostile/sql-tx",
+            &json!({"statements": [
+                "INSERT INTO secrets (value) VALUES ('first')",
+                "INSERT INTO secrets (value) SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT i FROM c)",
+                "INSERT INTO secrets (value) VALUES ('after') RETURNING id",
+            ]}),
+        )
+        .await;
+    let (status, body) = json(response).await;
+    assert_eq!(status, 200, "{body}");
+    refused_as(&body["results"][1], "LimitExceeded");
+    refused_as(&body["results"][2], "rolled this transaction back");
+    let (_, body) = sql(&app, "SELECT count(*) FROM secrets", json!([])).await;
+    assert_eq!(body["rows"][0][0], 0, "{body}");
+}

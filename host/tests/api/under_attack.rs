@@ -45,6 +45,7 @@ fn attacks() -> Vec<(Method, String, Option<Value>)> {
     if on_postgres() {
         for statement in [
             "SELECT pg_advisory_lock(hashtext('anything'))::text",
+            "SELECT count(pg_try_advisory_lock(g)) FROM generate_series(1, 1000000) g",
             "SELECT pg_notify('berth_changes', 'default/*')::text",
             "SELECT rolname FROM pg_roles",
             "SELECT pg_sleep(30)::text",

@@ -50,7 +50,8 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-
-/// compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`) address.
+/// compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`, and the
+/// local-use `64:ff9b:1::/48`) address.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
@@ -58,6 +59,8 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
         [0, 0, 0, 0, 0, 0, _, _] if !v6.is_loopback() && !v6.is_unspecified() => Some(tail),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
+        // 64:ff9b:1::/48, NAT64 for local use: the IPv4 address is last.
+        [0x64, 0xff9b, 1, _, _, _, _, _] => Some(tail),
         _ => None,
     }
 }
@@ -85,6 +88,7 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::10.0.0.1",
+            "64:ff9b:1::10.0.0.1",
             "::127.0.0.1",
         ] {
             assert!(!is_public(refused.parse().unwrap()), "{refused}");

@@ -78,17 +78,19 @@ impl AllowList {
         self.0.is_empty()
     }
 
-    /// The IP addresses the operator listed literally: reachable even when
-    /// they are not public.
-    pub fn literal_ips(&self) -> Vec<std::net::IpAddr> {
+    /// The addresses the operator listed literally, with their port (any
+    /// for `*`): reachable even when they are not public, on that port.
+    pub fn literal_ips(&self) -> Vec<(std::net::IpAddr, Option<u16>)> {
         self.0
             .iter()
             .filter_map(|a| {
-                a.host
+                let ip = a
+                    .host
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .parse()
-                    .ok()
+                    .ok()?;
+                Some((ip, a.port))
             })
             .collect()
     }

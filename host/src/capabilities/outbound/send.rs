@@ -24,7 +24,11 @@ pub type Driver = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
 /// The addresses of `host:port` a service may connect to: the public ones,
 /// and any the operator allow-listed as an IP literal.
-async fn resolve(host: &str, port: u16, literals: &[IpAddr]) -> Result<Vec<SocketAddr>, Error> {
+async fn resolve(
+    host: &str,
+    port: u16,
+    literals: &[(IpAddr, Option<u16>)],
+) -> Result<Vec<SocketAddr>, Error> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let all: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -40,7 +44,12 @@ async fn resolve(host: &str, port: u16, literals: &[IpAddr]) -> Result<Vec<Socke
     let allowed: Vec<SocketAddr> = all
         .iter()
         .copied()
-        .filter(|a| is_public(a.ip()) || literals.contains(&a.ip()))
+        .filter(|a| {
+            is_public(a.ip())
+                || literals
+                    .iter()
+                    .any(|(ip, p)| *ip == a.ip() && p.is_none_or(|p| p == a.port()))
+        })
         .collect();
     if allowed.is_empty() {
         return Err(if all.is_empty() {
@@ -84,7 +93,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 pub async fn send(
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
-    literals: &[IpAddr],
+    literals: &[(IpAddr, Option<u16>)],
 ) -> Result<(http::Response<WasiBody>, Driver), Error> {
     let uri = request.uri();
     let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?.to_string();

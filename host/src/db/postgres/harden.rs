@@ -1,8 +1,10 @@
 //! What the host takes away from every role of the database (service roles
 //! get their rights through PUBLIC), once at start: creating objects
 //! outside their schema, temporary tables (which escape the size quota and
-//! stay on pooled sessions), large objects (stored outside any schema), and
-//! the catalog views that list other tenants' roles, sessions and locks.
+//! stay on pooled sessions), large objects (stored outside any schema),
+//! advisory locks (they fill the server's lock table, shared by every
+//! database), and the catalog views that list other tenants' roles, sessions
+//! and locks.
 //! Most of this needs the owner of the objects (a superuser for the
 //! catalogs): where the host's role may not, berth says what stays open.
 
@@ -27,6 +29,10 @@ fn statements(database: &str) -> Vec<(String, &'static str)> {
         (
             "REVOKE EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), lo_from_bytea(oid, bytea), lo_import(text), lo_import(text, oid) FROM PUBLIC".into(),
             "services may store large objects, outside their size quota",
+        ),
+        (
+            "REVOKE EXECUTE ON FUNCTION pg_advisory_lock(bigint), pg_advisory_lock(integer, integer), pg_advisory_lock_shared(bigint), pg_advisory_lock_shared(integer, integer), pg_try_advisory_lock(bigint), pg_try_advisory_lock(integer, integer), pg_try_advisory_lock_shared(bigint), pg_try_advisory_lock_shared(integer, integer), pg_advisory_xact_lock(bigint), pg_advisory_xact_lock(integer, integer), pg_advisory_xact_lock_shared(bigint), pg_advisory_xact_lock_shared(integer, integer), pg_try_advisory_xact_lock(bigint), pg_try_advisory_xact_lock(integer, integer), pg_try_advisory_xact_lock_shared(bigint), pg_try_advisory_xact_lock_shared(integer, integer) FROM PUBLIC".into(),
+            "services may take advisory locks: a million of them fill the server's shared lock table for every database",
         ),
         (
             "REVOKE SELECT ON pg_catalog.pg_roles, pg_catalog.pg_user, pg_catalog.pg_group FROM PUBLIC".into(),

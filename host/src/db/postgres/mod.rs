@@ -45,7 +45,8 @@ fn over_quota(quota: Option<u64>, error: Error) -> Error {
         {
             Error::LimitExceeded(format!(
                 "the namespace is over its size quota of {} MiB: writes are refused until \
-                 data is deleted (DELETE, TRUNCATE or DROP outside a transaction) ({message})",
+                 data is deleted (DELETE, TRUNCATE or DROP outside a transaction; only DROP \
+                 once it is more than a quarter over) ({message})",
                 max >> 20
             ))
         }
@@ -115,7 +116,7 @@ impl PgNamespace {
     /// and the statement does not free space.
     fn read_only(&self, sql: &str) -> bool {
         self.quota.refresh(&self.admin, &self.schema);
-        self.quota.is_full() && !quota::frees_space(sql)
+        self.quota.restricts(sql)
     }
 
     pub async fn query(
@@ -128,7 +129,8 @@ impl PgNamespace {
         if self.read_only(sql) {
             let mut tx = self.begin(timeout).await?;
             let rows = tx.query(sql, params, limits).await;
-            tx.commit().await?;
+            // Read-only: nothing to keep; the statement's own outcome counts.
+            let _ = tx.rollback().await;
             return rows;
         }
         bounded(&self.admin, &self.role, timeout, async {
@@ -147,7 +149,7 @@ impl PgNamespace {
         if self.read_only(sql) {
             let mut tx = self.begin(timeout).await?;
             let changed = tx.execute(sql, params).await;
-            tx.commit().await?;
+            let _ = tx.rollback().await;
             return changed;
         }
         bounded(&self.admin, &self.role, timeout, async {

@@ -5,7 +5,9 @@
 //! writes fail with `limit-exceeded`, reads work, and `DELETE`, `TRUNCATE`
 //! and `DROP` outside a transaction still run so that space can be freed.
 //! Nothing committed is lost. The quota is soft: a namespace may pass it by
-//! what it writes between two measurements.
+//! what it writes between two measurements, and by what its own functions
+//! and triggers write inside a `DELETE` or `TRUNCATE`; past 1.25 times the
+//! quota only `DROP` still runs, which fires none of them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +22,8 @@ pub const MEASURE_EVERY: Duration = Duration::from_secs(2);
 pub struct Quota {
     max_bytes: AtomicU64,
     full: AtomicBool,
+    /// Past the quota by a quarter: only `DROP` runs.
+    far_over: AtomicBool,
     measuring: AtomicBool,
     /// When it was last measured, in ms since `created`.
     measured_ms: AtomicU64,
@@ -31,6 +35,7 @@ impl Quota {
         Arc::new(Quota {
             max_bytes: AtomicU64::new(max_bytes),
             full: AtomicBool::new(false),
+            far_over: AtomicBool::new(false),
             measuring: AtomicBool::new(false),
             measured_ms: AtomicU64::new(0),
             created: Instant::now(),
@@ -47,8 +52,13 @@ impl Quota {
         self.max_bytes.load(Ordering::Relaxed)
     }
 
-    pub fn is_full(&self) -> bool {
-        self.full.load(Ordering::Relaxed)
+    /// Whether `sql` must run read-only now.
+    pub fn restricts(&self, sql: &str) -> bool {
+        if self.far_over.load(Ordering::Relaxed) {
+            !first_word_is(sql, &["drop"])
+        } else {
+            self.full.load(Ordering::Relaxed) && !frees_space(sql)
+        }
     }
 
     /// Measures `schema` in the background if the last measurement is old.
@@ -63,7 +73,12 @@ impl Quota {
         tokio::spawn(async move {
             match size(&admin, &schema).await {
                 Ok(bytes) => {
-                    let full = u64::try_from(bytes).unwrap_or(0) > quota.max_bytes();
+                    let bytes = u64::try_from(bytes).unwrap_or(0);
+                    let max = quota.max_bytes();
+                    quota
+                        .far_over
+                        .store(bytes > max.saturating_add(max / 4), Ordering::Relaxed);
+                    let full = bytes > max;
                     if full != quota.full.swap(full, Ordering::Relaxed) {
                         tracing::warn!(
                             schema,
@@ -97,14 +112,16 @@ async fn size(admin: &PgPool, schema: &str) -> Result<i64, sqlx::Error> {
 
 /// Whether a statement only frees space (and so runs even when full).
 pub fn frees_space(sql: &str) -> bool {
+    first_word_is(sql, &["delete", "truncate", "drop"])
+}
+
+fn first_word_is(sql: &str, words: &[&str]) -> bool {
     let first = sql
         .trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())
         .next()
         .unwrap_or_default();
-    ["delete", "truncate", "drop"]
-        .iter()
-        .any(|verb| first.eq_ignore_ascii_case(verb))
+    words.iter().any(|word| first.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]
@@ -121,5 +138,18 @@ mod tests {
         ));
         assert!(!frees_space("/* DELETE */ INSERT INTO t VALUES (1)"));
         assert!(!frees_space("deleted"));
+    }
+
+    #[test]
+    fn far_over_the_quota_only_drop_runs() {
+        let quota = super::Quota::new(1 << 20);
+        assert!(!quota.restricts("INSERT INTO t VALUES (1)"));
+        quota.full.store(true, super::Ordering::Relaxed);
+        assert!(quota.restricts("INSERT INTO t VALUES (1)"));
+        assert!(!quota.restricts("DELETE FROM t WHERE grow()"));
+        quota.far_over.store(true, super::Ordering::Relaxed);
+        assert!(quota.restricts("DELETE FROM t WHERE grow()"));
+        assert!(quota.restricts("TRUNCATE t"));
+        assert!(!quota.restricts("DROP TABLE t"));
     }
 }

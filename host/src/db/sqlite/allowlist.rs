@@ -135,6 +135,13 @@ pub const ALLOWED_FUNCTIONS: &[&str] = &[
     "fts5_source_id",
     // Used internally by SQLite when a statement is prepared.
     "subtype",
+    // SQLite's own helpers for ALTER TABLE: internal functions, which SQL
+    // cannot call by name, but the authorizer is asked about them.
+    "sqlite_rename_column",
+    "sqlite_rename_table",
+    "sqlite_rename_test",
+    "sqlite_drop_column",
+    "sqlite_rename_quotefix",
     // The host's own transaction switch; it checks a per-process secret.
     super::guard::HOST_TX_FUNCTION,
 ];
@@ -200,8 +207,6 @@ pub const READABLE_PRAGMAS: &[&str] = &[
     "index_xinfo",
     "foreign_key_list",
     "foreign_key_check",
-    "integrity_check",
-    "quick_check",
     "user_version",
     "data_version",
     "function_list",

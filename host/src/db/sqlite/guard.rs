@@ -190,17 +190,47 @@ unsafe extern "C" fn host_tx(
     }
 }
 
+/// Whether a statement starting now is one the service sent, rather than a
+/// trigger program (reported as `-- TRIGGER …`) or a statement a virtual
+/// table runs inside another (FTS and R*Tree do): only the outermost one
+/// restarts the clock, or the clock could be restarted for ever.
+///
+/// # Safety
+/// `stmt` is the statement SQLite reports; `sql` its text or null.
+unsafe fn is_outermost(stmt: *mut ffi::sqlite3_stmt, sql: *const c_char) -> bool {
+    if text(sql).is_none_or(|sql| sql.starts_with("--")) {
+        return false;
+    }
+    // SAFETY: SQLite hands a live statement of a live connection, and the
+    // connection's statement list is only walked on its own thread.
+    unsafe {
+        let db = ffi::sqlite3_db_handle(stmt);
+        let mut other = ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+        while !other.is_null() {
+            if other != stmt && ffi::sqlite3_stmt_busy(other) != 0 {
+                return false;
+            }
+            other = ffi::sqlite3_next_stmt(db, other);
+        }
+    }
+    true
+}
+
 unsafe extern "C" fn trace(
     mask: c_uint,
     context: *mut c_void,
-    _p: *mut c_void,
-    _x: *mut c_void,
+    p: *mut c_void,
+    x: *mut c_void,
 ) -> c_int {
     if mask == ffi::SQLITE_TRACE_STMT as c_uint {
-        // SAFETY: valid until the close event below.
-        unsafe { guard(context) }
-            .started
-            .store(now_ns(), Ordering::Relaxed);
+        // SAFETY: for SQLITE_TRACE_STMT, `p` is the statement and `x` its
+        // text (see sqlite3_trace_v2); `context` is valid until the close
+        // event below.
+        unsafe {
+            if is_outermost(p.cast(), x.cast()) {
+                guard(context).started.store(now_ns(), Ordering::Relaxed);
+            }
+        }
     } else if mask == ffi::SQLITE_TRACE_CLOSE as c_uint {
         // SAFETY: the reference handed over by `Arc::into_raw` in
         // `install`; the connection is closing, so no callback uses it again.

@@ -7,6 +7,7 @@ mod allowlist;
 mod authorizer;
 mod guard;
 mod tx;
+mod wal;
 
 use std::ffi::c_int;
 use std::path::Path;
@@ -23,6 +24,7 @@ use allowlist::{ALLOWED_FUNCTIONS, ALLOWED_MODULES, DENIED_FUNCTIONS};
 pub use authorizer::Speaker;
 pub use guard::{Guard, host_tx_prelude};
 pub use tx::SqliteTx;
+pub use wal::WalWatch;
 
 /// WAL, a busy timeout, foreign keys, temporary data in memory (bounded by
 /// the process-wide heap limit, see [`limit_heap`]).
@@ -36,8 +38,14 @@ pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
         .pragma("temp_store", "memory")
 }
 
+/// A namespace's connections: temporary data (sorts, temporary b-trees)
+/// spills to files beyond the page cache rather than growing the host's
+/// memory, and the write-ahead log is truncated back after checkpoints.
 pub fn namespace_options(path: &Path) -> SqliteConnectOptions {
     tune(SqliteConnectOptions::new().filename(path))
+        .pragma("temp_store", "file")
+        .pragma("cache_size", "-2000")
+        .pragma("journal_size_limit", (16u64 << 20).to_string())
 }
 
 /// The most one SQL text may be, in bytes (a migration's script included).
@@ -91,7 +99,9 @@ pub async fn seal(
             (ffi::SQLITE_LIMIT_COMPOUND_SELECT, 200),
             (ffi::SQLITE_LIMIT_VDBE_OP, 1_000_000),
             (ffi::SQLITE_LIMIT_FUNCTION_ARG, 127),
-            (ffi::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 10_000),
+            // A LIKE or GLOB runs as one step, which the statement clock
+            // cannot interrupt; its cost is the value's length times this.
+            (ffi::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 100),
             (ffi::SQLITE_LIMIT_VARIABLE_NUMBER, MAX_PARAMETERS),
             (ffi::SQLITE_LIMIT_TRIGGER_DEPTH, 16),
             (ffi::SQLITE_LIMIT_WORKER_THREADS, 0),

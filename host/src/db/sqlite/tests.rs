@@ -179,3 +179,112 @@ async fn a_statement_that_never_ends_is_interrupted() {
     assert!(error.contains("interrupt"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn triggers_and_nested_statements_do_not_restart_the_statement_clock() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut conn, _) = sealed(&dir).await;
+    // Each trigger run takes a good part of the 0.5 s clock; twenty of them
+    // under a clock that the trigger program restarted.
+    sqlx::raw_sql(
+        "CREATE TABLE t (x INTEGER);
+         CREATE TABLE log (n INTEGER);
+         CREATE TRIGGER slow AFTER INSERT ON t BEGIN
+           INSERT INTO log SELECT count(*) FROM (
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 2000000) SELECT i FROM c
+           );
+         END;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let error = refused(
+        &mut conn,
+        "INSERT INTO t WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 20) SELECT i FROM c",
+    )
+    .await;
+    assert!(error.contains("interrupt"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn like_patterns_are_short_enough_to_bound_one_comparison() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut conn, _) = sealed(&dir).await;
+    let error = refused(
+        &mut conn,
+        &format!("SELECT 'aaaa' LIKE '%{}b'", "a".repeat(200)),
+    )
+    .await;
+    assert!(error.contains("too complex"), "{error}");
+}
+
+#[tokio::test]
+async fn a_write_ahead_log_past_the_quota_stops_statements_until_it_is_checkpointed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("t.db");
+    let (mut writer, _) = sealed(&dir).await;
+    let mut reader = SqliteConnection::connect_with(&namespace_options(&path))
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE TABLE t (x BLOB)")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    // An open read keeps the log from restarting while the writer rewrites.
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM t;")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        sqlx::raw_sql("DELETE FROM t; INSERT INTO t VALUES (zeroblob(60000));")
+            .execute(&mut writer)
+            .await
+            .unwrap();
+    }
+    let watch = WalWatch::new(&path);
+    let error = watch.admit(256 << 10).unwrap_err();
+    assert!(
+        format!("{error:?}").contains("write-ahead log"),
+        "{error:?}"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+    let started = std::time::Instant::now();
+    while watch.admit(256 << 10).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "never checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_service_can_change_its_own_tables_in_every_way_sqlite_allows() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut conn, _) = sealed(&dir).await;
+    for sql in [
+        "CREATE TABLE a (x INTEGER, w TEXT)",
+        "CREATE INDEX a_x ON a (x)",
+        "CREATE VIEW v AS SELECT x FROM a",
+        "CREATE TRIGGER tr AFTER INSERT ON a BEGIN UPDATE a SET w = 'seen' WHERE x = new.x; END",
+        "ALTER TABLE a RENAME TO b",
+        "ALTER TABLE b RENAME COLUMN x TO y",
+        "ALTER TABLE b ADD COLUMN z TEXT DEFAULT 'd'",
+        "ALTER TABLE b DROP COLUMN z",
+        "INSERT INTO b (y) VALUES (1)",
+        "DROP VIEW v",
+        "DROP TRIGGER tr",
+        "DROP INDEX a_x",
+        "DROP TABLE b",
+    ] {
+        if let Err(error) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await {
+            panic!("`{sql}` was refused: {error}");
+        }
+    }
+}

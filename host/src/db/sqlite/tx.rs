@@ -4,15 +4,23 @@
 //! transaction dropped unfinished (the request ended, trapped or timed out)
 //! is rolled back before its connection serves anyone else.
 
+use libsqlite3_sys as ffi;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use super::host_tx_prelude;
+use crate::bindings::berth::service::database::{Error, Rows, Value};
+use crate::db::errors::guest_error;
+use crate::db::namespace::ResultLimits;
+use crate::db::values::{bind_sqlite, read_sqlite_rows};
 
 pub struct SqliteTx {
     /// `None` once finished.
     conn: Option<PoolConnection<Sqlite>>,
+    /// Why SQLite ended the transaction by itself (a full disk, no memory,
+    /// an interrupted statement roll the whole transaction back).
+    ended: Option<String>,
 }
 
 async fn control(conn: &mut SqliteConnection, statement: &str) -> Result<(), sqlx::Error> {
@@ -32,26 +40,85 @@ impl SqliteTx {
         // drop below still cleans the connection up.
         let mut tx = SqliteTx {
             conn: Some(pool.acquire().await?),
+            ended: None,
         };
         control(tx.connection(), "BEGIN IMMEDIATE").await?;
         Ok(tx)
     }
 
-    /// The connection, for statements inside the transaction.
-    pub fn connection(&mut self) -> &mut SqliteConnection {
+    fn connection(&mut self) -> &mut SqliteConnection {
         self.conn
             .as_deref_mut()
             .expect("a finished transaction is not used again")
     }
 
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        control(self.connection(), "COMMIT").await?;
+    fn still_open(&self) -> Result<(), Error> {
+        match &self.ended {
+            None => Ok(()),
+            Some(why) => Err(Error::Other(format!(
+                "the database rolled this transaction back after an earlier statement failed ({why}); nothing of it was kept, begin a new one"
+            ))),
+        }
+    }
+
+    /// After a failed statement: whether SQLite ended the transaction.
+    async fn check_still_open(&mut self, error: &Error) {
+        let open = match self.connection().lock_handle().await {
+            // SAFETY: a live handle whose lock is held.
+            Ok(mut handle) => unsafe {
+                ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) == 0
+            },
+            Err(_) => false,
+        };
+        if !open {
+            self.ended = Some(format!("{error:?}"));
+        }
+    }
+
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        limits: ResultLimits,
+    ) -> Result<Rows, Error> {
+        self.still_open()?;
+        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+        let result = read_sqlite_rows(query.fetch(self.connection()), limits).await;
+        if let Err(error) = &result {
+            self.check_still_open(error).await;
+        }
+        result
+    }
+
+    pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
+        self.still_open()?;
+        let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
+        let result = query
+            .execute(self.connection())
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(guest_error);
+        if let Err(error) = &result {
+            self.check_still_open(error).await;
+        }
+        result
+    }
+
+    pub async fn commit(mut self) -> Result<(), Error> {
+        self.still_open()?;
+        control(self.connection(), "COMMIT")
+            .await
+            .map_err(guest_error)?;
         self.conn = None;
         Ok(())
     }
 
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        control(self.connection(), "ROLLBACK").await?;
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        if self.ended.is_none() {
+            control(self.connection(), "ROLLBACK")
+                .await
+                .map_err(guest_error)?;
+        }
         self.conn = None;
         Ok(())
     }
@@ -62,6 +129,9 @@ impl Drop for SqliteTx {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if self.ended.is_some() {
+            return; // SQLite already rolled it back.
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {

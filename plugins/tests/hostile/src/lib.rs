@@ -286,9 +286,13 @@ fn routes() -> Vec<berth_sdk::Route> {
     let mut routes = router().describe();
     for route in &mut routes {
         if route.path == "/validate" {
-            route.request_schema = Some(
-                r#"{"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "deep": {"type": "array", "items": {"type": "array", "items": {"type": "array"}}}}}"#.into(),
-            );
+            route.request_schema = Some(if cfg!(feature = "recursive-schema") {
+                // Both branches match every level: checking a body nested
+                // n deep takes 2^n steps.
+                r##"{"$defs": {"n": {"oneOf": [{"type": "array", "items": {"$ref": "#/$defs/n"}}, {"type": "array", "items": {"$ref": "#/$defs/n"}, "minItems": 0}]}}, "$ref": "#/$defs/n"}"##.into()
+            } else {
+                r#"{"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "deep": {"type": "array", "items": {"type": "array", "items": {"type": "array"}}}}}"#.into()
+            });
         }
     }
     routes
