@@ -187,6 +187,7 @@ def load(server, path, seconds, connections, method="GET", body=None, headers=No
     percentiles = result.get("latencyPercentiles", {})
     return {
         "rps": result["summary"]["requestsPerSec"],
+        "goodput": ok / seconds,
         "p50_ms": (percentiles.get("p50") or 0) * 1000,
         "p99_ms": (percentiles.get("p99") or 0) * 1000,
         "ok": ok,
@@ -196,7 +197,7 @@ def load(server, path, seconds, connections, method="GET", body=None, headers=No
 
 
 def median_result(runs):
-    keys = ["rps", "p50_ms", "p99_ms", "rss_mb"]
+    keys = ["rps", "goodput", "p50_ms", "p99_ms", "rss_mb"]
     merged = {k: statistics.median(r[k] for r in runs) for k in keys}
     merged["failed"] = sum(r["failed"] for r in runs)
     merged["rounds"] = len(runs)
@@ -256,7 +257,7 @@ class Databases:
                 pass
 
 
-def start_berth(workdir, name, plugins=None, env=None, database_url=None, extra=None):
+def start_berth(workdir, name, plugins=None, env=None, database_url=None, extra=None, binary=None):
     port = free_port()
     data = os.path.join(workdir, f"berth-{name}")
     plugins = plugins or os.path.join(workdir, f"plugins-{name}")
@@ -271,7 +272,7 @@ def start_berth(workdir, name, plugins=None, env=None, database_url=None, extra=
     if database_url:
         full_env["BERTH_DATABASE_URL"] = database_url
     full_env.update(env or {})
-    server = Server(name, [BERTH, "serve"] + (extra or []), env=full_env, port=port, ready_path="/readyz")
+    server = Server(name, [binary or BERTH, "serve"] + (extra or []), env=full_env, port=port, ready_path="/readyz")
     server.data = data
     server.plugins = plugins
     server.wait_ready()
@@ -341,6 +342,32 @@ def throughput(workdir, databases, settings, engines):
         finally:
             for server in peers.values():
                 server.stop()
+    return results
+
+
+def clients(workdir, databases, settings):
+    """Goodput as clients grow: items read and hello at 32, 256 and 1000
+    connections, berth (with default settings) next to native; with
+    BERTH_BENCH_BASELINE set to another berth binary, that one too."""
+    peers = start_peers(workdir, databases, "sqlite", with_fastapi=False)
+    baseline = os.environ.get("BERTH_BENCH_BASELINE")
+    if baseline:
+        before = start_berth(workdir, "berth-baseline", binary=baseline)
+        deploy(before, "items", component("items"))
+        deploy(before, "hello", component("hello"))
+        seed(before)
+        peers["berth (baseline)"] = before
+    results = {}
+    try:
+        for workload, path in [("items read", "/items/42"), ("hello", "/hello/bench")]:
+            for count in settings["client_counts"]:
+                log(f"clients: {workload} with {count} connections")
+                load_settings = dict(settings, connections=count, duration=settings["clients_duration"],
+                                     rounds=settings["clients_rounds"])
+                results[f"{workload}, {count} clients"] = alternate(peers, path, load_settings)
+    finally:
+        for server in peers.values():
+            server.stop()
     return results
 
 
@@ -512,6 +539,25 @@ def report(results, settings, mode, command):
             targets.append((f"{workload}: ≥ 10× FastAPI throughput", ratio(berth["rps"], f["rps"]), 10, ">="))
             targets.append((f"{workload}: p99 ≤ 0.1× FastAPI", ratio(berth["p99_ms"], f["p99_ms"]), 0.1, "<="))
             targets.append((f"{workload}: memory ≤ 0.5× FastAPI", ratio(berth["rss_mb"], f["rss_mb"]), 0.5, "<="))
+    if "clients" in results:
+        lines += ["## Goodput as clients grow (SQLite, default settings)", "",
+                  "Goodput is 2xx answers per second; non-2xx is their count over all rounds.", "",
+                  "| workload | clients | peer | goodput /s | non-2xx | p99 ms |", "|---|---:|---|---:|---:|---:|"]
+        by_workload = {}
+        for key, peers in results["clients"].items():
+            workload, count = key.rsplit(", ", 1)
+            count = int(count.split()[0])
+            by_workload.setdefault(workload, {})[count] = peers
+            for name, r in peers.items():
+                lines.append(f"| {workload} | {count} | {name} | {fmt(r['goodput'])} | {r['failed']} | {fmt(r['p99_ms'], 1)} |")
+        lines.append("")
+        for workload, counts in by_workload.items():
+            low, high = min(counts), max(counts)
+            for count, peers in counts.items():
+                if count >= 256:
+                    targets.append((f"{workload}: non-2xx at {count} clients", peers["berth"]["failed"], 0, "<="))
+            targets.append((f"{workload}: goodput at {high} clients ÷ at {low}",
+                            ratio(counts[high]["berth"]["goodput"], counts[low]["berth"]["goodput"]), 0.8, ">="))
     if "cold_start" in results:
         lines += ["## Cold start (process start → first response of the last service)", "",
                   "| services | with compile cache ms | without ms | with ÷ without |", "|---|---:|---:|---:|"]
@@ -560,7 +606,7 @@ def report(results, settings, mode, command):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, fewer rounds (a few minutes)")
-    parser.add_argument("--only", default="", help="comma-separated: throughput,cold,swap,density,epoch")
+    parser.add_argument("--only", default="", help="comma-separated: throughput,clients,cold,swap,density,epoch")
     parser.add_argument("--postgres", default=os.environ.get("BERTH_BENCH_POSTGRES_URL",
                         f"postgres://{os.environ.get('USER', 'postgres')}@127.0.0.1:5432/postgres"))
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "RESULTS.md"))
@@ -575,6 +621,9 @@ def main():
         "swap_seconds": 5 if args.quick else 15,
         "file_swaps": 6 if args.quick else 20,
         "density_counts": [1, 100] if args.quick else [1, 100, 1000],
+        "client_counts": [32, 256, 1000],
+        "clients_duration": 4 if args.quick else 8,
+        "clients_rounds": 1 if args.quick else 2,
     }
     only = set(filter(None, args.only.split(",")))
     engines = ["sqlite"]
@@ -588,6 +637,8 @@ def main():
     try:
         if not only or "throughput" in only:
             results["throughput"] = throughput(workdir, databases, settings, engines)
+        if not only or "clients" in only:
+            results["clients"] = clients(workdir, databases, settings)
         if not only or "cold" in only:
             results["cold_start"] = cold_start(workdir, settings)
         if not only or "swap" in only:

@@ -7,6 +7,7 @@
 //! service is a `berth:service` component; [`registry`] deploys it and
 //! [`runtime`] runs it, one fresh instance per request.
 
+pub mod admission;
 pub mod app;
 pub mod bindings;
 pub mod capabilities;

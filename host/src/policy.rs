@@ -34,6 +34,11 @@ pub struct Limits {
     pub migration_timeout: Duration,
     /// Largest the service's database may grow, in bytes.
     pub max_database_bytes: u64,
+    /// Longest a request waits to be admitted when the service (or its
+    /// tenant, or the instance pool) is at its cap.
+    pub queue_timeout: Duration,
+    /// Most requests waiting to be admitted to the service.
+    pub max_queue: u32,
 }
 
 /// Per-deployment limits, every field optional.
@@ -50,6 +55,8 @@ pub struct DeploymentLimitsLayer {
     pub statement_timeout_ms: Option<u64>,
     pub migration_timeout_ms: Option<u64>,
     pub max_database_mb: Option<u64>,
+    pub queue_timeout_ms: Option<u64>,
+    pub max_queue: Option<u32>,
 }
 
 impl DeploymentLimitsLayer {
@@ -65,6 +72,8 @@ impl DeploymentLimitsLayer {
             statement_timeout_ms: top.statement_timeout_ms.or(self.statement_timeout_ms),
             migration_timeout_ms: top.migration_timeout_ms.or(self.migration_timeout_ms),
             max_database_mb: top.max_database_mb.or(self.max_database_mb),
+            queue_timeout_ms: top.queue_timeout_ms.or(self.queue_timeout_ms),
+            max_queue: top.max_queue.or(self.max_queue),
         }
     }
 
@@ -109,7 +118,40 @@ impl DeploymentLimitsLayer {
                 self.max_database_mb.unwrap_or(1024),
             )?
             .saturating_mul(1 << 20),
+            queue_timeout: Duration::from_millis(at_most(
+                "limits.queue_timeout_ms",
+                self.queue_timeout_ms.unwrap_or(DEFAULT_QUEUE_TIMEOUT_MS),
+                60_000,
+            )?),
+            max_queue: at_most(
+                "limits.max_queue",
+                self.max_queue.unwrap_or(1_000),
+                1_000_000,
+            )?,
         })
+    }
+}
+
+/// How long a request may wait to be admitted by default: long enough to
+/// ride out a burst of many times what the service serves at once (at
+/// 20,000 requests a second, a queue of 1,000 drains in 50 ms), and a tenth
+/// of the default request timeout, so that a client that waited still gets
+/// its answer well before it would give up.
+const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 1_000;
+
+/// `value`, unless it is above `max`.
+fn at_most<T: PartialOrd + std::fmt::Display>(
+    setting: &'static str,
+    value: T,
+    max: T,
+) -> Result<T, SettingsError> {
+    if value > max {
+        Err(invalid(
+            setting,
+            format!("must be at most {max}, got {value}"),
+        ))
+    } else {
+        Ok(value)
     }
 }
 

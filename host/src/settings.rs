@@ -157,6 +157,10 @@ pub struct LimitsLayer {
     pub statement_timeout_ms: Option<u64>,
     pub migration_timeout_ms: Option<u64>,
     pub max_database_mb: Option<u64>,
+    pub queue_timeout_ms: Option<u64>,
+    pub max_queue: Option<u32>,
+    /// How long a stopping server lets requests in flight finish.
+    pub drain_timeout_ms: Option<u64>,
 }
 
 impl LimitsLayer {
@@ -173,6 +177,8 @@ impl LimitsLayer {
             statement_timeout_ms: self.statement_timeout_ms,
             migration_timeout_ms: self.migration_timeout_ms,
             max_database_mb: self.max_database_mb,
+            queue_timeout_ms: self.queue_timeout_ms,
+            max_queue: self.max_queue,
         }
     }
 
@@ -200,6 +206,9 @@ impl LimitsLayer {
             statement_timeout_ms: deployment.statement_timeout_ms,
             migration_timeout_ms: deployment.migration_timeout_ms,
             max_database_mb: deployment.max_database_mb,
+            queue_timeout_ms: deployment.queue_timeout_ms,
+            max_queue: deployment.max_queue,
+            drain_timeout_ms: top.drain_timeout_ms.or(self.drain_timeout_ms),
         }
     }
 }
@@ -337,9 +346,13 @@ impl Layer {
             )?,
             max_connections_per_client: positive(
                 "limits.max_connections_per_client",
-                self.limits.max_connections_per_client.unwrap_or(1_000),
+                self.limits.max_connections_per_client.unwrap_or(4_096),
             )?,
             // Room for at least one body of the largest size.
+            drain_timeout: Duration::from_millis(positive(
+                "limits.drain_timeout_ms",
+                self.limits.drain_timeout_ms.unwrap_or(30_000),
+            )?),
             max_buffered_body_bytes: positive(
                 "limits.max_buffered_body_mb",
                 self.limits.max_buffered_body_mb.unwrap_or(256),

@@ -1,19 +1,24 @@
-//! Requests to services: route lookup in the live snapshot, body limit,
-//! schema validation (no instance is created for a refused body), a fresh
-//! store, `handle(request)`, and the response or error it yields.
+//! Requests to services: route lookup in the live snapshot, the body
+//! (bounded in size, time and memory), schema validation (no instance is
+//! created for a refused body), admission (see `crate::admission`), a fresh
+//! store, `handle(request)`, and the response or error it yields. Every
+//! answer is counted, by why when the host gave it.
 
-use std::error::Error as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode};
 
 use super::AppState;
+use super::body::{RETRY_AFTER, read_body, reserve_body};
 use super::error::ApiError;
-use crate::bindings::{self, Problem};
+use super::metrics::{RouteMetrics, unrouted};
+use super::response::{build_response, problem_error, wit_method};
+use crate::admission::{Gates, RefusedAt};
+use crate::bindings;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::outbound::OutboundCtx;
 use crate::capabilities::settings::SettingsCtx;
@@ -22,12 +27,28 @@ use crate::registry::Target;
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Grants, Invocation, ServiceState};
 
-/// How long a client is asked to wait when instances are exhausted.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let mut counted_by = None;
+    let result = route(&state, request, &mut counted_by).await;
+    let (status, outcome) = match &result {
+        Ok(response) => (response.status(), "served"),
+        Err(ApiError::Service(problem)) => (
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "served",
+        ),
+        Err(error) => (error.status(), error.outcome()),
+    };
+    counted_by
+        .unwrap_or_else(|| unrouted(""))
+        .record(status.as_u16(), outcome, started.elapsed());
+    result.into_response()
+}
 
-pub async fn dispatch(
-    State(state): State<AppState>,
+async fn route(
+    state: &AppState,
     request: Request,
+    counted_by: &mut Option<std::sync::Arc<RouteMetrics>>,
 ) -> Result<Response, ApiError> {
     let snapshot = state.registry.snapshot();
     let (parts, body) = request.into_parts();
@@ -52,6 +73,8 @@ pub async fn dispatch(
             message: format!("tenant `{tenant_name}` does not exist"),
         });
     };
+    // From here the tenant is a real one: a label of bounded cardinality.
+    *counted_by = Some(unrouted(&tenant_name));
     let (target, params) = match tenant.routes.lookup(&parts.method, path) {
         Lookup::Found { target, params } => (target.clone(), params),
         Lookup::MethodNotAllowed { allowed } => {
@@ -63,6 +86,7 @@ pub async fn dispatch(
         Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
+    *counted_by = Some(target.metrics.clone());
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
 
@@ -70,7 +94,7 @@ pub async fn dispatch(
     // the service while it sends. What all requests hold in bodies at once
     // is bounded too (its size, or the limit when it is not announced).
     let announced = axum::body::HttpBody::size_hint(&body).exact();
-    let _buffered = reserve_body(&state, announced).await?;
+    let _buffered = reserve_body(state, announced).await?;
     let body = read_body(body, state.max_body_bytes, state.body_timeout).await?;
     if let Some(schema) = &target.route.request_schema {
         let checked = if schema.is_heavy(body.len()) {
@@ -89,76 +113,26 @@ pub async fn dispatch(
         })?;
     }
 
-    let _tenant_slot = target
-        .deployment
-        .tenant_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TenantQuota {
-            tenant: tenant_name.clone(),
-            retry_after: RETRY_AFTER,
-        })?;
-    let _service_slot = target
-        .deployment
-        .service_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded {
-            retry_after: RETRY_AFTER,
-        })?;
-
-    let started = Instant::now();
-    let result = call(&state, &target, &parts, params, body).await;
-    let status = match &result {
-        Ok(response) => response.status(),
-        Err(error) => error.status(),
+    let deployment = &target.deployment;
+    let gates = Gates {
+        service: &deployment.service_gate,
+        tenant: &deployment.tenant_gate,
+        instances: state.registry.instance_gate(),
+        metrics: &deployment.queue_metrics,
     };
-    target.metrics.record(status.as_u16(), started.elapsed());
-    result
-}
-
-/// A share of the body budget for a body of the `announced` size, waited
-/// for up to the body timeout; none for a request without a body.
-async fn reserve_body(
-    state: &AppState,
-    announced: Option<u64>,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
-    if announced == Some(0) {
-        return Ok(None);
-    }
-    let bytes = announced.map_or(state.max_body_bytes as u64, |n| {
-        n.min(state.max_body_bytes as u64)
-    });
-    let permits = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let permit = tokio::time::timeout(
-        state.body_timeout,
-        state.body_budget.clone().acquire_many_owned(permits),
-    )
-    .await
-    .map_err(|_| ApiError::Overloaded {
-        retry_after: RETRY_AFTER,
-    })?
-    .map_err(|_| ApiError::Internal)?;
-    Ok(Some(permit))
-}
-
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, usize::MAX))
+    let _admitted = gates
+        .admit(deployment.limits.queue_timeout)
         .await
-        .map_err(|_| ApiError::RequestTimeout(timeout))?;
-    read.map_err(|error| {
-        let mut source = error.source();
-        let mut too_large = false;
-        while let Some(cause) = source {
-            too_large |= cause.is::<http_body_util::LengthLimitError>();
-            source = cause.source();
-        }
-        if too_large {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::BadRequest(error.to_string())
-        }
-    })
+        .map_err(|refused| match refused {
+            RefusedAt::Tenant(_) => ApiError::TenantQuota {
+                tenant: tenant_name.clone(),
+                retry_after: RETRY_AFTER,
+            },
+            RefusedAt::Service(_) | RefusedAt::Instances(_) => ApiError::Overloaded {
+                retry_after: RETRY_AFTER,
+            },
+        })?;
+    call(state, &target, &parts, params, body).await
 }
 
 async fn call(
@@ -250,72 +224,5 @@ async fn call(
             tracing::error!(service = %deployment.name, %error, "service failed");
             Err(ApiError::ServiceFailed)
         }
-    }
-}
-
-fn problem_error(problem: Problem) -> ApiError {
-    if !(400..=599).contains(&problem.status) {
-        tracing::error!(
-            status = problem.status,
-            "service returned a problem with a non-error status"
-        );
-    }
-    ApiError::Service(problem)
-}
-
-/// Headers the host owns: framing is computed from the body it sends.
-const HOST_HEADERS: &[HeaderName] = &[
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::CONNECTION,
-    header::UPGRADE,
-];
-
-fn build_response(
-    response: bindings::Response,
-    head: bool,
-    strip_set_cookie: bool,
-) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(response.status).map_err(|_| {
-        tracing::error!(
-            status = response.status,
-            "service answered an invalid status"
-        );
-        ApiError::ServiceFailed
-    })?;
-    let mut builder = http::Response::builder().status(status);
-    for (name, value) in &response.headers {
-        let name = HeaderName::from_bytes(name.as_bytes());
-        let value = HeaderValue::from_str(value);
-        match (name, value) {
-            (Ok(name), Ok(_)) if strip_set_cookie && name == header::SET_COOKIE => {}
-            (Ok(name), Ok(value)) if !HOST_HEADERS.contains(&name) => {
-                builder = builder.header(name, value);
-            }
-            (Ok(_), Ok(_)) => {}
-            _ => {
-                tracing::error!("service answered an invalid header");
-                return Err(ApiError::ServiceFailed);
-            }
-        }
-    }
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(response.body)
-    };
-    builder.body(body).map_err(|_| ApiError::ServiceFailed)
-}
-
-fn wit_method(method: &Method) -> bindings::Method {
-    match *method {
-        Method::GET => bindings::Method::Get,
-        Method::HEAD => bindings::Method::Get,
-        Method::POST => bindings::Method::Post,
-        Method::PUT => bindings::Method::Put,
-        Method::PATCH => bindings::Method::Patch,
-        Method::DELETE => bindings::Method::Delete,
-        Method::OPTIONS => bindings::Method::Options,
-        ref other => bindings::Method::Other(other.as_str().to_string()),
     }
 }

@@ -93,11 +93,20 @@ impl ApiError {
 
     fn code(&self) -> &str {
         match self {
+            ApiError::Service(p) => &p.code,
+            other => other.outcome(),
+        }
+    }
+
+    /// Who answered, for the metrics: `served` when it was the service,
+    /// else the code of the host's answer (a closed set).
+    pub fn outcome(&self) -> &'static str {
+        match self {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Validation { .. } => "validation_error",
-            ApiError::Service(p) => &p.code,
+            ApiError::Service(_) => "served",
             ApiError::ServiceFailed => "service_failed",
             ApiError::Timeout(_) => "timeout",
             ApiError::Overloaded { .. } => "overloaded",

@@ -40,12 +40,29 @@ pub async fn render() -> impl IntoResponse {
 }
 
 /// The metric handles of one route of one deployment, registered once, so
-/// that recording a request allocates nothing.
+/// that recording a request allocates nothing. Requests the host answers
+/// before a route matched count under the tenant with an empty service and
+/// route (see [`unrouted`]).
 #[derive(Debug)]
 pub struct RouteMetrics {
     labels: Vec<(&'static str, String)>,
     duration: metrics::Histogram,
-    requests: std::sync::Mutex<Vec<(u16, metrics::Counter)>>,
+    requests: std::sync::Mutex<Vec<(u16, &'static str, metrics::Counter)>>,
+}
+
+/// The handles for requests of `tenant` (a real one, or `""`) that matched
+/// no route: labels stay bounded whatever paths or tenants clients send.
+pub fn unrouted(tenant: &str) -> std::sync::Arc<RouteMetrics> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    static UNROUTED: OnceLock<Mutex<HashMap<String, Arc<RouteMetrics>>>> = OnceLock::new();
+    UNROUTED
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("metrics map poisoned")
+        .entry(tenant.to_string())
+        .or_insert_with(|| Arc::new(RouteMetrics::new(tenant, "", "")))
+        .clone()
 }
 
 impl RouteMetrics {
@@ -62,17 +79,24 @@ impl RouteMetrics {
         }
     }
 
-    pub fn record(&self, status: u16, elapsed: std::time::Duration) {
+    /// Counts one answer: its status, and `outcome` — `served` when the
+    /// service answered, else the error code of the host's answer
+    /// (`overloaded`, `tenant_quota`, `validation_error`, `not_found`, …).
+    pub fn record(&self, status: u16, outcome: &'static str, elapsed: std::time::Duration) {
         self.duration.record(elapsed.as_secs_f64());
         let mut requests = self.requests.lock().expect("metrics lock poisoned");
-        if let Some((_, counter)) = requests.iter().find(|(s, _)| *s == status) {
+        if let Some((_, _, counter)) = requests
+            .iter()
+            .find(|(s, o, _)| *s == status && *o == outcome)
+        {
             counter.increment(1);
             return;
         }
         let mut labels = self.labels.clone();
         labels.push(("status", status.to_string()));
+        labels.push(("outcome", outcome.to_string()));
         let counter = metrics::counter!("berth_requests_total", &labels);
         counter.increment(1);
-        requests.push((status, counter));
+        requests.push((status, outcome, counter));
     }
 }

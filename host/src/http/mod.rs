@@ -3,11 +3,13 @@
 //! limit, error rendering).
 
 pub mod admin;
+mod body;
 mod dispatch;
 pub mod error;
 mod health;
 pub mod metrics;
 pub mod openapi;
+mod response;
 pub mod server;
 
 use std::sync::Arc;

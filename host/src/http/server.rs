@@ -37,6 +37,8 @@ pub struct ClientLimits {
     pub max_connections_per_client: usize,
     /// Most request-body bytes held in memory at once, over all requests.
     pub max_buffered_body_bytes: usize,
+    /// How long a stopping server lets requests in flight finish.
+    pub drain_timeout: Duration,
 }
 
 /// Open connections per client address.
@@ -143,6 +145,13 @@ pub async fn serve(
             drop((slot, client));
         });
     }
+    // No new connections; what was accepted finishes, within the drain
+    // timeout.
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?limits.drain_timeout, "requests still in flight at the end of the drain timeout were cut");
+    }
 }

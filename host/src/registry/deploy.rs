@@ -205,6 +205,12 @@ impl Registry {
         } else {
             None
         };
+        let (gate, queue_metrics) = self.slots.service(
+            tenant,
+            &name,
+            config.limits.max_concurrency,
+            config.limits.max_queue,
+        );
         Ok(Deployment {
             tenant: tenant.to_string(),
             version: manifest.version.clone(),
@@ -217,10 +223,9 @@ impl Registry {
             prefix,
             routes: routes.into_iter().map(Arc::new).collect(),
             loaded_at: SystemTime::now(),
-            service_slots: self
-                .slots
-                .service(tenant, &name, config.limits.max_concurrency),
-            tenant_slots: self
+            service_gate: gate.clone(),
+            queue_metrics: queue_metrics.clone(),
+            tenant_gate: self
                 .slots
                 .tenant(tenant, self.policy.tenant_max_concurrency(tenant)),
             limits: config.limits,

@@ -32,7 +32,7 @@ pub use replication::follow_replicas;
 pub use schema::Invalid;
 pub use watch::watch;
 
-use tokio::sync::Semaphore;
+use crate::admission::{Gate, QueueMetrics};
 
 use crate::bindings::{Manifest, ServicePre};
 use crate::capabilities::outbound::AllowList;
@@ -100,10 +100,12 @@ pub struct Deployment {
     pub outbound: AllowList,
     /// Drop `Set-Cookie` from its responses.
     pub strip_set_cookie: bool,
-    /// Slots shared by every version of this service of this tenant.
-    pub service_slots: Arc<Semaphore>,
-    /// Slots shared by every service of this tenant.
-    pub tenant_slots: Arc<Semaphore>,
+    /// The admission gate shared by every version of this service of this
+    /// tenant, and its queue metrics.
+    pub service_gate: Arc<Gate>,
+    pub queue_metrics: Arc<QueueMetrics>,
+    /// The admission gate shared by every service of this tenant.
+    pub tenant_gate: Arc<Gate>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -203,6 +205,8 @@ pub struct Registry {
     slots: slots::Slots,
     current: ArcSwap<Snapshot>,
     locks: locks::Locks,
+    /// The instance pool's admission gate.
+    instances: Arc<Gate>,
     /// Replication notices already accepted.
     notices: crate::db::notices::Verifier,
 }
@@ -224,6 +228,7 @@ impl Registry {
             .chain(parts.policy.tenants())
             .map(|t| (t.to_string(), Arc::new(TenantSnapshot::default())))
             .collect();
+        let admissible = parts.runtime.admissible_instances();
         Registry {
             runtime: parts.runtime,
             host_db: parts.host_db,
@@ -233,6 +238,7 @@ impl Registry {
             slots: slots::Slots::default(),
             current: ArcSwap::from_pointee(Snapshot { tenants }),
             locks: locks::Locks::default(),
+            instances: Arc::new(Gate::new(admissible, admissible.saturating_mul(4))),
             notices: Default::default(),
         }
     }
@@ -244,6 +250,11 @@ impl Registry {
 
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The gate of the instance pool, which every request passes last.
+    pub fn instance_gate(&self) -> &Gate {
+        &self.instances
     }
 
     pub fn host_db(&self) -> &HostDb {

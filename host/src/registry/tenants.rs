@@ -27,11 +27,16 @@ impl Registry {
     pub async fn create_tenant(&self, tenant: &str) -> Result<bool, DeployError> {
         validate_tenant(tenant).map_err(DeployError::Manifest)?;
         let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        self.host_db
+        let existed = self.has_tenant(tenant);
+        // New by the records (a replica following them may add it to its
+        // snapshot before this line's own add does).
+        let recorded = self
+            .host_db
             .create_tenant(tenant, &at)
             .await
             .map_err(|e| DeployError::Unavailable(e.to_string()))?;
-        let created = self.add_tenant(tenant).await;
+        self.add_tenant(tenant).await;
+        let created = recorded && !existed;
         self.host_db.notify_change(tenant, "*").await;
         Ok(created)
     }

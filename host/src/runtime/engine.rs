@@ -49,6 +49,7 @@ pub struct Runtime {
     loaded: Mutex<HashMap<String, Weak<Component>>>,
     deadlines: bool,
     ticker: Arc<AtomicBool>,
+    max_instances: u32,
 }
 
 impl Runtime {
@@ -93,6 +94,7 @@ impl Runtime {
             loaded: Mutex::new(HashMap::new()),
             deadlines: options.deadlines,
             ticker,
+            max_instances: options.max_instances,
         })
     }
 
@@ -103,6 +105,13 @@ impl Runtime {
     /// Whether guests are stopped at their deadline.
     pub fn deadlines(&self) -> bool {
         self.deadlines
+    }
+
+    /// Instances requests may hold at once: the pool, less a few kept for
+    /// deploys (`describe()` needs one).
+    pub fn admissible_instances(&self) -> usize {
+        let all = self.max_instances as usize;
+        all.saturating_sub((all / 32).clamp(1, 8)).max(1)
     }
 
     /// Whether the pooling allocator is in use.

@@ -110,7 +110,7 @@ async fn one_tenant_cannot_take_every_instance_of_the_pool() {
     let app = Arc::new(
         TestApp::spawn_with(TestConfig {
             plugins: vec![],
-            toml: "[tenancy]\nmode = \"header\"\n[runtime]\nmax_instances = 8\n[limits]\nrequest_timeout_ms = 1500"
+            toml: "[tenancy]\nmode = \"header\"\n[runtime]\nmax_instances = 8\n[limits]\nrequest_timeout_ms = 1500\nqueue_timeout_ms = 0"
                 .into(),
             ..TestConfig::default()
         })

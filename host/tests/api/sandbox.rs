@@ -152,9 +152,11 @@ async fn hello_keeps_answering_while_two_runaway_requests_spin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_over_the_concurrency_caps_is_refused_fast_and_recovers() {
+    // Without a queue budget, the excess is refused at once (with one, it
+    // waits: see `admission`).
     let app = Arc::new(
         TestApp::spawn_with(hostile(
-            "[limits]\nrequest_timeout_ms = 800\n[services.hostile.limits]\nmax_concurrency = 2",
+            "[limits]\nrequest_timeout_ms = 800\nqueue_timeout_ms = 0\n[services.hostile.limits]\nmax_concurrency = 2",
         ))
         .await,
     );
@@ -191,7 +193,7 @@ async fn a_burst_over_the_concurrency_caps_is_refused_fast_and_recovers() {
 async fn a_tenant_over_its_quota_gets_429_and_recovers() {
     let app = Arc::new(
         TestApp::spawn_with(hostile(
-            "[limits]\nrequest_timeout_ms = 800\ntenant_max_concurrency = 3",
+            "[limits]\nrequest_timeout_ms = 800\nqueue_timeout_ms = 0\ntenant_max_concurrency = 3",
         ))
         .await,
     );
