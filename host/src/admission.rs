@@ -53,16 +53,39 @@ impl Gate {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let in_line = InLine::join(&self.waiting);
+        if in_line.ahead >= self.max_queue {
             return Err(Refusal::QueueFull);
         }
         let waited = tokio::time::timeout(budget, self.permits.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(in_line);
         match waited {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) | Err(_) => Err(Refusal::WaitedTooLong),
         }
+    }
+}
+
+/// One place in a queue, given back however the wait ends — also when the
+/// request is dropped while waiting (its client went away).
+struct InLine<'a> {
+    count: &'a AtomicUsize,
+    /// How many were waiting before this one.
+    ahead: usize,
+}
+
+impl<'a> InLine<'a> {
+    fn join(count: &'a AtomicUsize) -> InLine<'a> {
+        InLine {
+            count,
+            ahead: count.fetch_add(1, Ordering::AcqRel),
+        }
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -93,10 +116,22 @@ pub struct Gates<'a> {
 
 impl Gates<'_> {
     /// Admits the request through every gate, waiting at most `budget` in
-    /// all.
+    /// all. Queue metrics count the requests that had to wait.
     pub async fn admit(&self, budget: Duration) -> Result<Admitted, RefusedAt> {
+        if let (Ok(service), Ok(tenant), Ok(instance)) = (
+            self.service.permits.clone().try_acquire_owned(),
+            self.tenant.permits.clone().try_acquire_owned(),
+            self.instances.permits.clone().try_acquire_owned(),
+        ) {
+            return Ok(Admitted {
+                _service: service,
+                _tenant: tenant,
+                _instance: instance,
+            });
+        }
         let started = Instant::now();
-        self.metrics.waiting.fetch_add(1, Ordering::Relaxed);
+        let in_line = InLine::join(&self.metrics.waiting);
+        self.metrics.depth.set((in_line.ahead + 1) as f64);
         let admitted = async {
             let service = self
                 .service
@@ -118,8 +153,10 @@ impl Gates<'_> {
             })
         }
         .await;
-        let depth = self.metrics.waiting.fetch_sub(1, Ordering::Relaxed) - 1;
-        self.metrics.depth.set(depth as f64);
+        drop(in_line);
+        self.metrics
+            .depth
+            .set(self.metrics.waiting.load(Ordering::Relaxed) as f64);
         self.metrics.wait.record(started.elapsed().as_secs_f64());
         admitted
     }
@@ -177,5 +214,24 @@ mod tests {
             Refusal::WaitedTooLong
         );
         drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_waiting_gives_its_place_back() {
+        let gate = Arc::new(Gate::new(1, 1));
+        let held = gate.enter(Duration::from_secs(1)).await.unwrap();
+        for _ in 0..3 {
+            let waiting = {
+                let gate = gate.clone();
+                tokio::spawn(async move { gate.enter(Duration::from_secs(60)).await.is_ok() })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(gate.waiting(), 1);
+            waiting.abort();
+            let _ = waiting.await;
+            assert_eq!(gate.waiting(), 0, "the place was not given back");
+        }
+        drop(held);
+        assert!(gate.enter(Duration::from_secs(1)).await.is_ok());
     }
 }

@@ -90,7 +90,7 @@ impl DeploymentLimitsLayer {
                 * 1024,
             max_concurrency: positive(
                 "limits.max_concurrency (BERTH_MAX_CONCURRENCY)",
-                self.max_concurrency.unwrap_or(100),
+                self.max_concurrency.unwrap_or_else(default_max_concurrency),
             )?,
             max_rows: positive("limits.max_rows", self.max_rows.unwrap_or(10_000))?,
             max_result_bytes: positive(
@@ -138,6 +138,19 @@ impl DeploymentLimitsLayer {
 /// of the default request timeout, so that a client that waited still gets
 /// its answer well before it would give up.
 const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 1_000;
+
+/// Requests one service runs at once unless configured: 16 per core. More
+/// only hold instances (and their memory) without serving faster: a guest
+/// waiting for a database connection, say, stays suspended inside its
+/// instance, so it must keep it. The rest wait in the admission queue,
+/// holding nothing. (On 2 cores, `items` at 1000 clients served 12.4k/s
+/// with 100 at once and 15.5k/s with 32.)
+pub fn default_max_concurrency() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores.saturating_mul(16))
+        .unwrap_or(u32::MAX)
+        .clamp(16, 1024)
+}
 
 /// `value`, unless it is above `max`.
 fn at_most<T: PartialOrd + std::fmt::Display>(

@@ -29,7 +29,7 @@ use crate::runtime::{CallError, Grants, Invocation, ServiceState};
 
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let mut counted_by = None;
+    let mut counted_by = Counted::Nobody;
     let result = route(&state, request, &mut counted_by).await;
     let (status, outcome) = match &result {
         Ok(response) => (response.status(), "served"),
@@ -39,16 +39,28 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
         ),
         Err(error) => (error.status(), error.outcome()),
     };
-    counted_by
-        .unwrap_or_else(|| unrouted(""))
-        .record(status.as_u16(), outcome, started.elapsed());
+    let elapsed = started.elapsed();
+    match counted_by {
+        Counted::Route(metrics) => metrics.record(status.as_u16(), outcome, elapsed),
+        Counted::Tenant(tenant) => unrouted(&tenant).record(status.as_u16(), outcome, elapsed),
+        Counted::Nobody => unrouted("").record(status.as_u16(), outcome, elapsed),
+    }
     result.into_response()
+}
+
+/// Whose metrics count a request, as far as it got.
+enum Counted {
+    /// No tenant was resolved (labels stay empty: clients choose names).
+    Nobody,
+    /// A real tenant, no route.
+    Tenant(String),
+    Route(std::sync::Arc<RouteMetrics>),
 }
 
 async fn route(
     state: &AppState,
     request: Request,
-    counted_by: &mut Option<std::sync::Arc<RouteMetrics>>,
+    counted_by: &mut Counted,
 ) -> Result<Response, ApiError> {
     let snapshot = state.registry.snapshot();
     let (parts, body) = request.into_parts();
@@ -74,7 +86,7 @@ async fn route(
         });
     };
     // From here the tenant is a real one: a label of bounded cardinality.
-    *counted_by = Some(unrouted(&tenant_name));
+    *counted_by = Counted::Tenant(tenant_name.clone());
     let (target, params) = match tenant.routes.lookup(&parts.method, path) {
         Lookup::Found { target, params } => (target.clone(), params),
         Lookup::MethodNotAllowed { allowed } => {
@@ -86,7 +98,7 @@ async fn route(
         Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
-    *counted_by = Some(target.metrics.clone());
+    *counted_by = Counted::Route(target.metrics.clone());
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
 
@@ -95,7 +107,11 @@ async fn route(
     // is bounded too (its size, or the limit when it is not announced).
     let announced = axum::body::HttpBody::size_hint(&body).exact();
     let _buffered = reserve_body(state, announced).await?;
-    let body = read_body(body, state.max_body_bytes, state.body_timeout).await?;
+    let body = if announced == Some(0) {
+        Bytes::new()
+    } else {
+        read_body(body, state.max_body_bytes, state.body_timeout).await?
+    };
     if let Some(schema) = &target.route.request_schema {
         let checked = if schema.is_heavy(body.len()) {
             // Bounded (see `schema_cost`), but long enough not to hold a

@@ -272,3 +272,33 @@ async fn sigterm_under_load_finishes_every_accepted_request_then_exits() {
     let refused = client.get(format!("{base}/healthz")).send().await;
     assert!(refused.is_err(), "still answering after exit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_give_up_while_queued_leave_no_place_taken() {
+    let app = Arc::new(
+        TestApp::spawn_with(hostile(
+            "[services.hostile.limits]\nmax_concurrency = 1\nmax_queue = 3\nqueue_timeout_ms = 5000\nrequest_timeout_ms = 600",
+        ))
+        .await,
+    );
+    for _ in 0..3 {
+        let spinner = {
+            let app = app.clone();
+            tokio::spawn(async move { app.get("/hostile/spin").await.status().as_u16() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Three clients queue up behind it and hang up.
+        let impatient = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(150))
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            assert!(impatient.get(app.url("/hostile/ok")).send().await.is_err());
+        }
+        assert_eq!(spinner.await.unwrap(), 504);
+    }
+    // Had their places stayed taken, the queue (of 3) would be full.
+    let outcomes = burst(&app, "/hostile/ok", 4).await;
+    assert!(outcomes.iter().all(|(s, _)| *s == 200), "{outcomes:?}");
+}
