@@ -2,7 +2,7 @@
 //! out. Tests build it on `127.0.0.1:0` and read the bound address back.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -13,13 +13,15 @@ use std::str::FromStr as _;
 
 use sqlx::postgres::PgConnectOptions;
 
-use crate::db::postgres::Provisioner;
-use crate::db::{HostDb, HostPool, Namespaces};
+use crate::capabilities::database::Namespaces;
+use crate::capabilities::database::postgres::Provisioner;
+use crate::capabilities::database::sqlite::{self, SqliteStore};
+use crate::config::tenancy::Tenancy;
+use crate::config::{Secret, Settings};
+use crate::db::{HostDb, HostPool};
 use crate::http::{self, AppState};
 use crate::registry::{self, ArtifactStore, LoadSummary, Registry, RegistryParts};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::settings::{Secret, Settings};
-use crate::tenancy::Tenancy;
 
 pub struct Application {
     listener: TcpListener,
@@ -39,10 +41,10 @@ pub struct Application {
 impl Application {
     /// Prepares directories and databases, loads the plugins directory and
     /// binds the listener. Fails with a message naming what is wrong.
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        prepare_dirs(&settings)?;
-        crate::db::limit_sqlite_heap(settings.sqlite_heap_bytes);
-        http::metrics::handle();
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        settings.plugins_dir = prepare_dirs(&settings)?;
+        sqlite::limit_heap(settings.sqlite_heap_bytes);
+        crate::telemetry::metrics::handle();
         let host_db = HostDb::connect(&settings.database_url).await?;
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
             pooling: settings.pooling,
@@ -52,10 +54,12 @@ impl Application {
             deadlines: settings.deadlines,
         })?);
         let namespaces = Arc::new(match host_db.pool() {
-            HostPool::Sqlite(_) => Namespaces::sqlite(settings.data_dir.join("services")),
+            HostPool::Sqlite(_) => {
+                Namespaces::new(SqliteStore::new(settings.data_dir.join("services")))
+            }
             HostPool::Postgres(_) => {
                 let options = PgConnectOptions::from_str(&settings.database_url)?;
-                Namespaces::postgres(Provisioner::new(&host_db, options).await?)
+                Namespaces::new(Provisioner::new(&host_db, options).await?)
             }
         });
         let artifacts = ArtifactStore::open(settings.data_dir.join("artifacts"), host_db.clone())?;
@@ -149,7 +153,10 @@ impl Application {
     }
 }
 
-fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
+/// Creates the data dir (and the plugins dir inside it), and returns the
+/// plugins dir as an absolute path: the watcher reports absolute paths,
+/// and a file is known by one name whatever the working directory.
+fn prepare_dirs(settings: &Settings) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
     let plugins = &settings.plugins_dir;
@@ -157,7 +164,9 @@ fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
         std::fs::create_dir_all(plugins)
             .with_context(|| format!("cannot create the plugins dir {}", plugins.display()))?;
     }
-    check_readable_dir(plugins)
+    check_readable_dir(plugins)?;
+    std::fs::canonicalize(plugins)
+        .with_context(|| format!("cannot resolve the plugins dir {}", plugins.display()))
 }
 
 fn check_readable_dir(dir: &Path) -> anyhow::Result<()> {

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::{Layer, LimitsLayer, LogFormat, RuntimeLayer, Settings, SettingsError};
-use crate::tenancy::{TenancyLayer, TenancyMode};
+use crate::config::limits::DeploymentLimitsLayer;
+use crate::config::tenancy::{TenancyLayer, TenancyMode};
+use crate::config::{
+    Layer, LimitsLayer, LogFormat, RuntimeLayer, ServerLimitsLayer, Settings, SettingsError,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -161,13 +164,18 @@ impl ServeArgs {
             log: self.log.clone(),
             log_format: self.log_format,
             limits: LimitsLayer {
-                max_body_bytes: self.max_body_bytes,
-                max_component_bytes: self.max_component_bytes,
-                tenant_max_concurrency: self.tenant_max_concurrency,
-                request_timeout_ms: self.request_timeout_ms,
-                memory_mb: self.memory_limit_mb,
-                max_concurrency: self.max_concurrency,
-                ..LimitsLayer::default()
+                server: ServerLimitsLayer {
+                    max_body_bytes: self.max_body_bytes,
+                    max_component_bytes: self.max_component_bytes,
+                    tenant_max_concurrency: self.tenant_max_concurrency,
+                    ..ServerLimitsLayer::default()
+                },
+                deployment: DeploymentLimitsLayer {
+                    request_timeout_ms: self.request_timeout_ms,
+                    memory_mb: self.memory_limit_mb,
+                    max_concurrency: self.max_concurrency,
+                    ..DeploymentLimitsLayer::default()
+                },
             },
             tenancy: TenancyLayer {
                 mode: self.tenancy,

@@ -13,15 +13,13 @@ pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod db;
 pub mod http;
-pub mod policy;
 pub mod registry;
 pub mod routing;
 pub mod runtime;
-pub mod settings;
 pub mod telemetry;
-pub mod tenancy;
 
 pub use app::Application;
-pub use settings::Settings;
+pub use config::Settings;

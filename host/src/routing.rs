@@ -7,16 +7,6 @@ use std::sync::Arc;
 
 use http::Method;
 
-/// Paths the host serves itself; no service may be mounted over them.
-pub const RESERVED_PREFIXES: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    "/docs",
-    "/admin",
-];
-
 /// A route could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
@@ -144,35 +134,6 @@ pub fn mount(prefix: &str, template: &str) -> String {
     }
 }
 
-/// Checks a route template a service declares.
-pub fn validate_template(template: &str) -> Result<(), String> {
-    if !template.starts_with('/') {
-        return Err("it must start with `/`".into());
-    }
-    if template.len() > 1 && template.ends_with('/') {
-        return Err("it must not end with `/`".into());
-    }
-    if template.contains("//") || template.contains('?') || template.contains('#') {
-        return Err("it must not contain `//`, `?` or `#`".into());
-    }
-    Ok(())
-}
-
-/// Checks a mount prefix an operator configures.
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
-    validate_template(prefix)?;
-    if prefix.contains(['{', '}']) {
-        return Err("a prefix cannot hold parameters".into());
-    }
-    if let Some(reserved) = RESERVED_PREFIXES
-        .iter()
-        .find(|r| prefix == **r || prefix.starts_with(&format!("{r}/")))
-    {
-        return Err(format!("{reserved} is served by the host itself"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,16 +220,5 @@ mod tests {
         assert_eq!(mount("/items", "/{id}"), "/items/{id}");
         assert_eq!(mount("/", "/"), "/");
         assert_eq!(mount("/", "/x"), "/x");
-    }
-
-    #[test]
-    fn prefixes_and_templates_are_checked() {
-        assert!(validate_template("/{id}").is_ok());
-        assert!(validate_template("items").is_err());
-        assert!(validate_template("/items/").is_err());
-        assert!(validate_prefix("/admin").is_err());
-        assert!(validate_prefix("/admin/x").is_err());
-        assert!(validate_prefix("/administration").is_ok());
-        assert!(validate_prefix("/a/{b}").is_err());
     }
 }

@@ -2,10 +2,9 @@
 //! the request's span, tagged with the service. Bounded per request so that a
 //! chatty or hostile service cannot flood the host's log.
 
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::berth::service::log::{Host, Level, add_to_linker as link};
-use crate::runtime::ServiceState;
 
 /// Messages a single request may log; later ones are counted and dropped.
 const MAX_MESSAGES: u32 = 1000;
@@ -109,14 +108,12 @@ impl Host for LogCtx {
     }
 }
 
-struct Log;
-
-impl HasData for Log {
-    type Data<'a> = &'a mut LogCtx;
-}
-
-pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
-    link::<ServiceState, Log>(linker, |state| &mut state.log)?;
+/// Links the interface into any store whose data holds a [`LogCtx`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    ctx: fn(&mut T) -> &mut LogCtx,
+) -> anyhow::Result<()> {
+    link::<T, HasSelf<LogCtx>>(linker, ctx)?;
     Ok(())
 }
 

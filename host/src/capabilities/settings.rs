@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::berth::service::settings::{Host, add_to_linker as link};
-use crate::runtime::ServiceState;
 
 /// The settings of one deployment: operator values over declared defaults.
 #[derive(Debug, Clone, Default)]
@@ -34,13 +33,39 @@ impl Host for SettingsCtx {
     }
 }
 
-struct Settings;
-
-impl HasData for Settings {
-    type Data<'a> = &'a mut SettingsCtx;
+/// Links the interface into any store whose data holds a [`SettingsCtx`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    ctx: fn(&mut T) -> &mut SettingsCtx,
+) -> anyhow::Result<()> {
+    link::<T, HasSelf<SettingsCtx>>(linker, ctx)?;
+    Ok(())
 }
 
-pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
-    link::<ServiceState, Settings>(linker, |state| &mut state.settings)?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_reads_its_own_settings_and_nothing_else() {
+        let values = BTreeMap::from([
+            ("greeting".to_string(), "Howdy".to_string()),
+            ("times".to_string(), "3".to_string()),
+        ]);
+        let mut ctx = SettingsCtx::new(Arc::new(values));
+        assert_eq!(
+            ctx.get("greeting".into()).unwrap().as_deref(),
+            Some("Howdy")
+        );
+        assert_eq!(ctx.get("GREETING".into()).unwrap(), None);
+        assert_eq!(ctx.get("other".into()).unwrap(), None);
+        assert_eq!(
+            ctx.get_all().unwrap(),
+            vec![
+                ("greeting".to_string(), "Howdy".to_string()),
+                ("times".to_string(), "3".to_string())
+            ]
+        );
+        assert!(SettingsCtx::default().get_all().unwrap().is_empty());
+    }
 }

@@ -3,11 +3,9 @@
 //! randomness work; stdout and stderr are captured (bounded) and logged, so a
 //! panic message reaches the host's log.
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-use crate::runtime::ServiceState;
 
 /// Bytes of stdout/stderr kept per request; the rest is dropped.
 const CAPTURE_BYTES: usize = 16 * 1024;
@@ -56,16 +54,41 @@ impl Default for WasiState {
     }
 }
 
-impl WasiView for ServiceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
+impl WasiState {
+    /// What wasmtime's WASI implementation works on: this state with the
+    /// store's resource table.
+    pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiCtxView<'a> {
         WasiCtxView {
-            ctx: &mut self.wasi.ctx,
-            table: &mut self.table,
+            ctx: &mut self.ctx,
+            table,
         }
     }
 }
 
-pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
+/// Links WASI 0.2 into any store whose data is a [`WasiView`].
+pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_captured_up_to_a_bound_and_logged_escaped() {
+        use wasmtime_wasi::p2::OutputStream as _;
+        let state = WasiState::new();
+        let mut out = state.stdout.clone();
+        out.write(bytes::Bytes::from(vec![b'x'; CAPTURE_BYTES / 2]))
+            .unwrap();
+        out.write(bytes::Bytes::from(vec![b'x'; CAPTURE_BYTES / 2]))
+            .unwrap();
+        assert!(
+            out.write(bytes::Bytes::from_static(b"more")).is_err(),
+            "past the bound, writes fail"
+        );
+        assert_eq!(state.stdout.contents().len(), CAPTURE_BYTES);
+        state.flush_output_to_log();
+    }
 }

@@ -7,7 +7,22 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// WAL, a busy timeout, foreign keys, temporary data in memory (bounded by
+/// the process-wide SQLite heap limit): the host's own database, and the
+/// base of every namespace's connections.
+pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        .pragma("temp_store", "memory")
+}
 
 /// Runs `$body` with `$pool` bound to whichever pool the host uses.
 macro_rules! on_pool {
@@ -44,7 +59,7 @@ impl HostDb {
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(super::sqlite::tune(options))
+                .connect_with(tune(options))
                 .await
                 .with_context(|| format!("cannot open the host database `{}`", redact(url)))?;
             sqlx::migrate!("../migrations/sqlite")

@@ -1,18 +1,12 @@
-//! Databases: the host's own (deployments and history, with host migrations
-//! from `migrations/`) and one isolated namespace per tenant × service.
+//! The host's own database: deployments and history, artifacts, plugin
+//! files, tenants, and the host's secrets, with host migrations from
+//! `migrations/`. SQLite by default, PostgreSQL when the URL says so.
+//! Services' data is the database capability's (`capabilities::database`).
 
-pub(crate) mod errors;
 pub(crate) mod host;
-pub mod migrate;
-pub mod namespace;
 pub mod notices;
-pub mod postgres;
 pub mod records;
-mod secrets;
-mod sqlite;
-pub(crate) mod values;
+pub(crate) mod secrets;
 
 pub use host::{HostDb, HostPool};
-pub use namespace::{Namespace, Namespaces};
 pub use records::{DeploymentRecord, NewDeployment};
-pub use sqlite::limit_heap as limit_sqlite_heap;

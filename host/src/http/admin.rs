@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -23,11 +23,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::config::Secret;
+use crate::config::names::{DEFAULT_TENANT, validate_service_name};
 use crate::db::DeploymentRecord;
-use crate::registry::{
-    DEFAULT_TENANT, DeployError, DeployRequest, Deployment, Source, validate_name,
-};
-use crate::settings::Secret;
+use crate::registry::{DeployRequest, Deployment, Source};
 
 /// History entries returned when no `limit` is given, and at most.
 const HISTORY_DEFAULT: i64 = 20;
@@ -52,6 +51,9 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         )
         .route("/tenants/{tenant}/services/{name}/rollback", post(rollback))
         .route("/tenants/{tenant}/services/{name}/history", get(history))
+        // Components are far larger than request bodies: both the
+        // extractor's own limit and the stream's are the component limit.
+        .layer(DefaultBodyLimit::max(max_component_bytes))
         .layer(RequestBodyLimitLayer::new(max_component_bytes))
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
@@ -169,11 +171,7 @@ impl Target {
         if state.registry.has_tenant(tenant) {
             Ok(tenant)
         } else {
-            Err(ApiError::Other {
-                status: StatusCode::NOT_FOUND,
-                code: "unknown_tenant",
-                message: format!("tenant `{tenant}` does not exist"),
-            })
+            Err(ApiError::UnknownTenant(tenant.to_string()))
         }
     }
 }
@@ -214,28 +212,12 @@ async fn deploy(
     let target = target.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let name = target.name().to_string();
-    validate_name(&name).map_err(|message| ApiError::Other {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "invalid_name",
-        message,
-    })?;
+    validate_service_name(&name).map_err(ApiError::InvalidName)?;
     if body.is_empty() {
-        return Err(ApiError::Other {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "empty_body",
-            message: "the body must be a WebAssembly component".into(),
-        });
+        return Err(ApiError::EmptyBody);
     }
-    let report = state
-        .registry
-        .deploy(DeployRequest {
-            tenant: tenant.to_string(),
-            name: Some(name),
-            bytes: Arc::from(body.as_ref()),
-            source: Source::Api,
-        })
-        .await
-        .map_err(deploy_error)?;
+    let request = DeployRequest::new(tenant, Some(&name), Arc::from(body.as_ref()), Source::Api);
+    let report = state.registry.deploy(request).await?;
     Ok(Json(json!({ "deployed": report })))
 }
 
@@ -245,11 +227,7 @@ async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     let target = target.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
-    let report = state
-        .registry
-        .rollback(tenant, target.name())
-        .await
-        .map_err(deploy_error)?;
+    let report = state.registry.rollback(tenant, target.name()).await?;
     Ok(Json(json!({ "deployed": report })))
 }
 
@@ -261,9 +239,8 @@ async fn undeploy(
     let tenant = target.tenant(&state)?;
     state
         .registry
-        .undeploy(tenant, target.name(), &Source::Api)
-        .await
-        .map_err(deploy_error)?;
+        .undeploy(tenant, target.name(), Source::Api)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,11 +283,7 @@ async fn create_tenant(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Response, ApiError> {
-    let created = state
-        .registry
-        .create_tenant(&tenant)
-        .await
-        .map_err(deploy_error)?;
+    let created = state.registry.create_tenant(&tenant).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -327,46 +300,15 @@ async fn delete_tenant(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .registry
-        .delete_tenant(&tenant)
-        .await
-        .map_err(deploy_error)?;
+    state.registry.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn not_deployed(name: &str) -> ApiError {
-    ApiError::Other {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("service `{name}` is not known"),
-    }
+    ApiError::UnknownService(name.to_string())
 }
 
 fn unavailable(error: sqlx::Error) -> ApiError {
     tracing::error!(%error, "the host database failed");
     ApiError::Unavailable("the host database is unavailable".into())
-}
-
-fn deploy_error(error: DeployError) -> ApiError {
-    let status = match &error {
-        DeployError::Compile(_)
-        | DeployError::NotAService(_)
-        | DeployError::Describe(_)
-        | DeployError::Manifest(_)
-        | DeployError::Migration(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        DeployError::Routes(_) | DeployError::Conflict(_) => StatusCode::CONFLICT,
-        DeployError::NotFound(_) => StatusCode::NOT_FOUND,
-        DeployError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let message = match &error {
-        DeployError::Internal(_) => "internal error".to_string(),
-        other => other.to_string(),
-    };
-    ApiError::Other {
-        status,
-        code: error.code(),
-        message,
-    }
 }

@@ -14,18 +14,13 @@ use http::{Method, StatusCode};
 
 use super::AppState;
 use super::body::{RETRY_AFTER, read_body, reserve_body};
+use super::convert::{build_response, problem_error, wit_request};
 use super::error::ApiError;
-use super::metrics::{RouteMetrics, unrouted};
-use super::response::{build_response, problem_error, wit_method};
 use crate::admission::{Gates, RefusedAt};
-use crate::bindings;
-use crate::capabilities::database::DatabaseCtx;
-use crate::capabilities::outbound::OutboundCtx;
-use crate::capabilities::settings::SettingsCtx;
-use crate::db::namespace::ResultLimits;
 use crate::registry::Target;
 use crate::routing::Lookup;
-use crate::runtime::{CallError, Grants, Invocation, ServiceState};
+use crate::runtime::{CallError, Invocation};
+use crate::telemetry::metrics::{RouteMetrics, unrouted};
 
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
@@ -71,19 +66,11 @@ async fn route(
             parts.uri.authority().map(|a| a.as_str()),
             parts.uri.path(),
         )
-        .map_err(|e| ApiError::Other {
-            status: StatusCode::BAD_REQUEST,
-            code: "tenant_required",
-            message: e.to_string(),
-        })?;
+        .map_err(ApiError::TenantRequired)?;
     let span = tracing::Span::current();
     span.record("tenant", tenant_name.as_str());
     let Some(tenant) = snapshot.tenant(&tenant_name) else {
-        return Err(ApiError::Other {
-            status: StatusCode::NOT_FOUND,
-            code: "unknown_tenant",
-            message: format!("tenant `{tenant_name}` does not exist"),
-        });
+        return Err(ApiError::UnknownTenant(tenant_name));
     };
     // From here the tenant is a real one: a label of bounded cardinality.
     *counted_by = Counted::Tenant(tenant_name.clone());
@@ -159,68 +146,23 @@ async fn call(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let deployment = &target.deployment;
-    let request = bindings::Request {
-        method: wit_method(&parts.method),
-        path: parts.uri.path().to_string(),
-        route: target.route.template.clone(),
+    let request = wit_request(
+        parts,
+        &target.route.template,
         params,
-        query: parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-        request_id: parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        tenant: deployment.tenant.clone(),
-    };
-    let limits = &deployment.limits;
-    let store_state = ServiceState::new(Grants {
-        service: deployment.name.clone(),
-        database: DatabaseCtx::new(
-            deployment.namespace.clone(),
-            ResultLimits {
-                max_rows: limits.max_rows,
-                max_bytes: limits.max_result_bytes,
-            },
-            limits.max_statements,
-        ),
-        settings: SettingsCtx::new(deployment.settings.clone()),
-        outbound: OutboundCtx::new(&deployment.name, deployment.outbound.clone()),
-        memory_bytes: limits.memory_bytes,
-        hostcall_bytes: crate::runtime::hostcall_bytes(limits.max_result_bytes),
-    });
-    let outcome = Invocation::new(
-        state.registry.runtime(),
-        store_state,
-        limits.request_timeout,
-    )
-    .handle(&deployment.pre, &request)
-    .await;
+        &body,
+        &deployment.tenant,
+    );
+    drop(body);
+    let outcome = Invocation::new(state.registry.runtime(), &deployment.grants)
+        .handle(&deployment.pre, &request)
+        .await;
+    let max_response_bytes = deployment.limits.max_response_bytes;
     match outcome {
-        Ok(Ok(response)) if response.body.len() > limits.max_response_bytes => {
+        Ok(Ok(response)) if response.body.len() > max_response_bytes => {
             tracing::error!(service = %deployment.name, bytes = response.body.len(), "service answered more than its response limit");
-            Err(ApiError::Other {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "response_too_large",
-                message: format!(
-                    "the service's response exceeded {} bytes",
-                    limits.max_response_bytes
-                ),
+            Err(ApiError::ResponseTooLarge {
+                limit: max_response_bytes,
             })
         }
         Ok(Ok(response)) => build_response(

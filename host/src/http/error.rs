@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::bindings::Problem;
+use crate::config::tenancy::NoTenant;
+use crate::registry::DeployError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -50,13 +52,31 @@ pub enum ApiError {
     Internal,
     #[error("a valid bearer token is required")]
     Unauthorized,
-    /// Any other status, with its code and message.
-    #[error("{message}")]
-    Other {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    #[error("{0}")]
+    TenantRequired(#[from] NoTenant),
+    #[error("tenant `{0}` does not exist")]
+    UnknownTenant(String),
+    #[error("service `{0}` is not known")]
+    UnknownService(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("the body must be a WebAssembly component")]
+    EmptyBody,
+    #[error("the service's response exceeded {limit} bytes")]
+    ResponseTooLarge { limit: usize },
+    /// A deploy, rollback, undeploy or tenant change that did not happen.
+    #[error("{}", deploy_message(.0))]
+    Deploy(#[from] DeployError),
+}
+
+/// What a client is told of a refused change: everything but the host's
+/// own failures, which are logged instead.
+fn deploy_message(error: &DeployError) -> String {
+    match error {
+        DeployError::Internal(_) => "internal error".into(),
+        DeployError::Unavailable(_) => "the host database is unavailable".into(),
+        other => other.to_string(),
+    }
 }
 
 /// The error of a response, waiting for its request id.
@@ -87,7 +107,21 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Other { status, .. } => *status,
+            ApiError::TenantRequired(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownTenant(_) | ApiError::UnknownService(_) => StatusCode::NOT_FOUND,
+            ApiError::InvalidName(_) | ApiError::EmptyBody => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ResponseTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Deploy(error) => match error {
+                DeployError::Compile(_)
+                | DeployError::NotAService(_)
+                | DeployError::Describe(_)
+                | DeployError::Manifest(_)
+                | DeployError::Migration(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeployError::Routes(_) | DeployError::Conflict(_) => StatusCode::CONFLICT,
+                DeployError::NotFound(_) => StatusCode::NOT_FOUND,
+                DeployError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -116,7 +150,13 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal => "internal_error",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Other { code, .. } => code,
+            ApiError::TenantRequired(_) => "tenant_required",
+            ApiError::UnknownTenant(_) => "unknown_tenant",
+            ApiError::UnknownService(_) => "not_found",
+            ApiError::InvalidName(_) => "invalid_name",
+            ApiError::EmptyBody => "empty_body",
+            ApiError::ResponseTooLarge { .. } => "response_too_large",
+            ApiError::Deploy(error) => error.code(),
         }
     }
 }

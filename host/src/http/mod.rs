@@ -4,12 +4,12 @@
 
 pub mod admin;
 mod body;
+mod convert;
 mod dispatch;
 pub mod error;
 mod health;
 pub mod metrics;
 pub mod openapi;
-mod response;
 pub mod server;
 
 use std::sync::Arc;
@@ -18,17 +18,18 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::handler::Handler as _;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::config::Secret;
+use crate::config::names::ADMIN_PREFIX;
+use crate::config::tenancy::Tenancy;
 use crate::db::HostDb;
 use crate::registry::Registry;
-use crate::settings::Secret;
-use crate::tenancy::Tenancy;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -50,16 +51,27 @@ impl AppState {
     }
 }
 
+/// The host's own endpoints. With [`ADMIN_PREFIX`] they are exactly
+/// [`crate::config::names::RESERVED_PATHS`] (a test checks it), which no
+/// service may be mounted over.
+fn host_routes() -> [(&'static str, MethodRouter<AppState>); 5] {
+    [
+        ("/healthz", get(health::live)),
+        ("/readyz", get(health::ready)),
+        ("/metrics", get(metrics::render)),
+        ("/openapi.json", get(openapi::document)),
+        ("/docs", get(openapi::docs)),
+    ]
+}
+
 pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes: usize) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    let mut router = Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs));
+    let mut router = Router::new();
+    for (path, route) in host_routes() {
+        router = router.route(path, route);
+    }
     if let Some(token) = admin_token {
-        router = router.nest("/admin", admin::router(token, max_component_bytes));
+        router = router.nest(ADMIN_PREFIX, admin::router(token, max_component_bytes));
     }
     router
         .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(max_body_bytes)))
@@ -101,4 +113,19 @@ fn record_response<B>(response: &http::Response<B>, latency: Duration, span: &Sp
     span.record("status", response.status().as_u16());
     span.record("latency_ms", latency.as_secs_f64() * 1000.0);
     tracing::info!(parent: span, status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::names::{ADMIN_PREFIX, RESERVED_PATHS};
+
+    #[test]
+    fn the_reserved_paths_are_what_the_router_serves() {
+        let mut served: Vec<&str> = super::host_routes().iter().map(|(p, _)| *p).collect();
+        served.push(ADMIN_PREFIX);
+        served.sort_unstable();
+        let mut reserved = RESERVED_PATHS.to_vec();
+        reserved.sort_unstable();
+        assert_eq!(served, reserved);
+    }
 }

@@ -23,23 +23,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-/// How the listener bounds its clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientLimits {
-    /// Longest a client may take to send a request's headers, and longest
-    /// a keep-alive connection may sit idle.
-    pub header_timeout: Duration,
-    /// Longest a client may take to send a request's body.
-    pub body_timeout: Duration,
-    /// Most connections open at once.
-    pub max_connections: usize,
-    /// Most connections open at once from one client address.
-    pub max_connections_per_client: usize,
-    /// Most request-body bytes held in memory at once, over all requests.
-    pub max_buffered_body_bytes: usize,
-    /// How long a stopping server lets requests in flight finish.
-    pub drain_timeout: Duration,
-}
+pub use crate::config::ClientLimits;
 
 /// Open connections per client address.
 #[derive(Debug, Default)]

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use super::deploy::{DeployError, DeployReport};
-use super::{Deployment, Registry, Snapshot, Source};
+use super::deploy::DeployReport;
+use super::{DeployError, Deployment, Origin, Registry, Snapshot, Source};
 use crate::db::NewDeployment;
 
 impl Registry {
     /// The snapshot with `deployment` live in its tenant, or why not.
-    fn with_deployment(
+    pub(super) fn with_deployment(
         current: &Snapshot,
         deployment: &Arc<Deployment>,
     ) -> Result<Snapshot, DeployError> {
@@ -32,29 +32,27 @@ impl Registry {
         }
         let mut services = tenant.services.clone();
         services.insert(deployment.name.clone(), deployment.clone());
-        current
-            .with_tenant(&deployment.tenant, services)
-            .map_err(|e| DeployError::Routes(e.to_string()))
+        Ok(current.with_tenant(&deployment.tenant, services)?)
     }
 
     /// Checks routes against the tenant's other services, applies new
-    /// migrations, records the version live (when `record`), and swaps.
+    /// migrations, records the version live (when the change is ours), and
+    /// swaps.
     pub(super) async fn activate(
         &self,
-        deployment: Deployment,
-        record: bool,
+        deployment: Arc<Deployment>,
+        origin: Origin,
     ) -> Result<DeployReport, DeployError> {
         let service_lock = self.locks.service(&deployment.tenant, &deployment.name);
         let _service = service_lock.lock().await;
-        if !record {
+        if origin == Origin::Replica {
             // Following the records (a restart, another replica): apply it
             // only if it is still what the records say, so that a version
             // recorded meanwhile is never overwritten by an older one.
             let live = self
                 .host_db
                 .live_one(&deployment.tenant, &deployment.name)
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+                .await?;
             if live.is_none_or(|r| r.digest != deployment.digest) {
                 return Err(DeployError::Conflict(format!(
                     "service `{}` was changed meanwhile; not applying an older record",
@@ -62,37 +60,30 @@ impl Registry {
                 )));
             }
         }
-        let deployment = Arc::new(deployment);
-        // Refuse conflicts before migrating; checked again before the swap.
-        Self::with_deployment(&self.current.load(), &deployment)?;
-        let migrations_applied = match &deployment.namespace {
-            Some(ns) => ns
-                .migrate(&deployment.manifest.migrations)
-                .await
-                .map_err(|e| DeployError::Migration(e.to_string()))?,
+        let migrations_applied = match &deployment.grants.namespace {
+            Some(ns) => ns.migrate(&deployment.manifest.migrations).await?,
             None => Vec::new(),
         };
         let tenant_lock = self.locks.tenant(&deployment.tenant);
         let _tenant = tenant_lock.lock().await;
         Self::with_deployment(&self.current.load(), &deployment)?;
-        if record {
+        if let Origin::Local(source) = &origin {
             self.host_db
                 .record_live(&NewDeployment {
                     tenant: &deployment.tenant,
                     service: &deployment.name,
                     version: &deployment.version,
                     digest: &deployment.digest,
-                    source: &deployment.source.record(),
+                    source: &source.record(),
                 })
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+                .await?;
         }
         // Under the tenant's lock nothing else changes this tenant.
         self.locks.modify(&self.current, |current| {
             Self::with_deployment(current, &deployment).map(Some)
         })?;
         drop(_tenant);
-        if record {
+        if matches!(origin, Origin::Local(_)) {
             self.host_db
                 .notify_change(&deployment.tenant, &deployment.name)
                 .await;
@@ -106,25 +97,21 @@ impl Registry {
         })
     }
 
-    /// Removes a service from the snapshot, recording it unless `why` is
-    /// `None` (a replica following another's records). Whether it was live.
+    /// Removes a service from the snapshot (recording it, and telling the
+    /// other replicas, when the change is ours). Whether it was live.
     pub(super) async fn remove(
         &self,
         tenant: &str,
         name: &str,
-        why: Option<&Source>,
+        origin: Origin,
     ) -> Result<bool, DeployError> {
         let service_lock = self.locks.service(tenant, name);
         let _service = service_lock.lock().await;
         let tenant_lock = self.locks.tenant(tenant);
         let _tenant = tenant_lock.lock().await;
-        if why.is_none() {
+        if origin == Origin::Replica {
             // Following the records: only if they (still) say it is gone.
-            let live = self
-                .host_db
-                .live_one(tenant, name)
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+            let live = self.host_db.live_one(tenant, name).await?;
             if live.is_some() {
                 return Ok(false);
             }
@@ -137,11 +124,10 @@ impl Registry {
         if !is_live {
             return Ok(false);
         }
-        if let Some(why) = why {
+        if let Origin::Local(why) = &origin {
             self.host_db
                 .record_undeploy(tenant, name, &why.record())
-                .await
-                .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+                .await?;
         }
         self.locks.modify(&self.current, |current| {
             let Some(snapshot) = current.tenant(tenant) else {
@@ -155,7 +141,20 @@ impl Registry {
                     .expect("removing a service cannot create a conflict"),
             ))
         })?;
-        tracing::info!(tenant, service = name, source = ?why.map(Source::record), "service undeployed");
+        drop(_tenant);
+        match &origin {
+            Origin::Local(why) => {
+                tracing::info!(tenant, service = name, source = %why, "service undeployed");
+                self.host_db.notify_change(tenant, name).await;
+            }
+            Origin::Replica => {
+                tracing::info!(
+                    tenant,
+                    service = name,
+                    "service undeployed, following the records"
+                );
+            }
+        }
         Ok(true)
     }
 }

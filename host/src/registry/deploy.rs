@@ -1,9 +1,10 @@
 //! The deploy pipeline, used by every way a version arrives (plugin files,
-//! the admin API, rollbacks, a restart): digest → compile (off the request
-//! path, cached) → link and check the world → `describe()` → check the
-//! manifest and its routes against the tenant's other services → keep the
-//! artifact → apply new migrations → record it live and swap the snapshot.
-//! Any failure leaves what is live untouched and is recorded.
+//! the admin API, rollbacks, a restart, another replica): compile (off the
+//! request path, cached) → link and check the world → `describe()` → check
+//! the manifest → check its routes against the tenant's other services —
+//! every check before any side effect — then grant its database namespace,
+//! keep the artifact, and activate (`activate.rs`: migrations, record,
+//! swap). Any failure leaves what is live untouched and is recorded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,14 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::manifest;
-use super::{Deployment, Registry, Source};
+use super::{DeployError, Deployment, Origin, Registry, Source, manifest};
 use crate::bindings::{Capability, Manifest, ServicePre};
-use crate::capabilities::database::DatabaseCtx;
-use crate::capabilities::outbound::OutboundCtx;
-use crate::capabilities::settings::SettingsCtx;
+use crate::capabilities::database::{NamespaceLimits, ResultLimits};
+use crate::capabilities::outbound::AllowList;
+use crate::config::limits::Limits;
+use crate::config::names::{DEFAULT_TENANT, validate_prefix, validate_service_name};
 use crate::db::DeploymentRecord;
-use crate::runtime::{Grants, Invocation, ServiceState};
+use crate::runtime::{Grants, Invocation, ServiceState, hostcall_bytes};
 
 /// How long `describe()` may run.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,49 +28,6 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// capability but reaches only the hosts the operator allow-lists.
 const GRANTED: &[Capability] = &[Capability::Database, Capability::OutboundHttp];
 
-/// Why a version did not go live. What was live is untouched.
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    #[error("{0:#}")]
-    Compile(anyhow::Error),
-    #[error("{0:#}")]
-    NotAService(anyhow::Error),
-    #[error("describe() failed: {0}")]
-    Describe(String),
-    #[error("invalid manifest: {0}")]
-    Manifest(String),
-    #[error("route conflict: {0}")]
-    Routes(String),
-    #[error("{0}")]
-    Migration(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("the host database is unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0:#}")]
-    Internal(anyhow::Error),
-}
-
-impl DeployError {
-    /// A stable code for the admin API.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DeployError::Compile(_) => "compile_error",
-            DeployError::NotAService(_) => "not_a_service",
-            DeployError::Describe(_) => "describe_failed",
-            DeployError::Manifest(_) => "invalid_manifest",
-            DeployError::Routes(_) => "route_conflict",
-            DeployError::Migration(_) => "migration_failed",
-            DeployError::Conflict(_) => "conflict",
-            DeployError::NotFound(_) => "not_found",
-            DeployError::Unavailable(_) => "unavailable",
-            DeployError::Internal(_) => "internal_error",
-        }
-    }
-}
-
 /// A version to put live.
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
@@ -77,7 +35,26 @@ pub struct DeployRequest {
     /// The name to deploy under; the manifest's name when `None`.
     pub name: Option<String>,
     pub bytes: Arc<[u8]>,
+    /// The sha256 of `bytes`.
+    pub digest: String,
     pub source: Source,
+}
+
+impl DeployRequest {
+    pub fn new(
+        tenant: &str,
+        name: Option<&str>,
+        bytes: Arc<[u8]>,
+        source: Source,
+    ) -> DeployRequest {
+        DeployRequest {
+            tenant: tenant.to_string(),
+            name: name.map(str::to_string),
+            digest: digest(&bytes),
+            bytes,
+            source,
+        }
+    }
 }
 
 /// What went live.
@@ -103,9 +80,8 @@ impl Registry {
                 request.tenant
             )));
         }
-        let digest = digest(&request.bytes);
-        let result = self.deploy_recorded(&request, &digest).await;
-        let source = &request.source;
+        let result = self.run_pipeline(&request).await;
+        let (source, digest) = (&request.source, &request.digest);
         match &result {
             Ok(report) => tracing::info!(
                 tenant = %report.tenant, service = %report.name, version = %report.version,
@@ -125,7 +101,7 @@ impl Registry {
                     .record_failure(
                         &request.tenant,
                         &name,
-                        &digest,
+                        digest,
                         &source.record(),
                         &error.to_string(),
                     )
@@ -138,28 +114,27 @@ impl Registry {
         result
     }
 
-    async fn deploy_recorded(
-        &self,
-        request: &DeployRequest,
-        digest: &str,
-    ) -> Result<DeployReport, DeployError> {
+    async fn run_pipeline(&self, request: &DeployRequest) -> Result<DeployReport, DeployError> {
         let deployment = self
             .prepare(
                 &request.tenant,
                 request.name.as_deref(),
                 request.bytes.clone(),
-                digest,
+                &request.digest,
                 request.source.clone(),
             )
             .await?;
         self.artifacts
-            .put(digest, request.bytes.clone())
+            .put(&request.digest, request.bytes.clone())
             .await
             .map_err(DeployError::Internal)?;
-        self.activate(deployment, true).await
+        self.activate(deployment, Origin::Local(request.source.clone()))
+            .await
     }
 
-    /// Everything up to going live: compile, link, describe, check.
+    /// Everything up to going live: compile, link, describe, check (the
+    /// manifest, then its routes against the tenant's live services), and
+    /// only then grant its database namespace.
     pub(super) async fn prepare(
         &self,
         tenant: &str,
@@ -167,7 +142,7 @@ impl Registry {
         bytes: Arc<[u8]>,
         digest: &str,
         source: Source,
-    ) -> Result<Deployment, DeployError> {
+    ) -> Result<Arc<Deployment>, DeployError> {
         let component = self
             .runtime
             .compile(bytes, digest)
@@ -181,10 +156,10 @@ impl Registry {
             .map_err(DeployError::NotAService)?;
         let manifest = self.describe(&unprivileged).await?;
         let name = name.unwrap_or(&manifest.name).to_string();
-        manifest::validate_name(&name).map_err(DeployError::Manifest)?;
+        validate_service_name(&name).map_err(DeployError::Manifest)?;
         let config = self.policy.deployment(tenant, &name);
         let prefix = config.prefix.clone().unwrap_or_else(|| format!("/{name}"));
-        crate::routing::validate_prefix(&prefix)
+        validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
         let routes = manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
         let outbound = manifest.capabilities.contains(&Capability::OutboundHttp);
@@ -195,92 +170,97 @@ impl Registry {
         } else {
             unprivileged
         };
-        let namespace = if manifest.capabilities.contains(&Capability::Database) {
-            Some(
-                self.namespaces
-                    .get(tenant, &name, &namespace_limits(&config.limits))
-                    .await
-                    .map_err(DeployError::Internal)?,
-            )
-        } else {
-            None
-        };
-        let (gate, queue_metrics) = self.slots.service(
+        let (service_gate, queue_metrics) = self.slots.service(
             tenant,
             &name,
             config.limits.max_concurrency,
             config.limits.max_queue,
         );
-        Ok(Deployment {
+        let mut deployment = Arc::new(Deployment {
             tenant: tenant.to_string(),
             version: manifest.version.clone(),
             digest: digest.to_string(),
             source,
             component,
             pre,
-            namespace,
-            settings: Arc::new(deployment_settings(&manifest, &config.settings)),
+            grants: grants(
+                &name,
+                &config.limits,
+                deployment_settings(&manifest, &config.settings),
+                // Reaching out needs the capability as well as the list.
+                if outbound {
+                    config.outbound
+                } else {
+                    AllowList::default()
+                },
+            ),
             prefix,
             routes: routes.into_iter().map(Arc::new).collect(),
             loaded_at: SystemTime::now(),
-            service_gate: gate.clone(),
-            queue_metrics: queue_metrics.clone(),
+            service_gate,
+            queue_metrics,
             tenant_gate: self
                 .slots
                 .tenant(tenant, self.policy.tenant_max_concurrency(tenant)),
             limits: config.limits,
-            // Reaching out needs the capability as well as the allow-list.
-            outbound: if outbound {
-                config.outbound
-            } else {
-                crate::capabilities::outbound::AllowList::default()
-            },
             strip_set_cookie: config.strip_set_cookie,
             manifest,
             name,
-        })
+        });
+        // Refuse a route conflict before anything is created for it; it is
+        // checked again under the tenant's lock before the swap.
+        drop(Self::with_deployment(&self.current.load(), &deployment)?);
+        if deployment
+            .manifest
+            .capabilities
+            .contains(&Capability::Database)
+        {
+            let namespace = self
+                .namespaces
+                .get(
+                    tenant,
+                    &deployment.name,
+                    &namespace_limits(&deployment.limits),
+                )
+                .await
+                .map_err(DeployError::Internal)?;
+            Arc::get_mut(&mut deployment)
+                .expect("nothing else holds a deployment being prepared")
+                .grants
+                .namespace = Some(namespace);
+        }
+        Ok(deployment)
     }
 
     /// Puts the version live before the current one back.
     pub async fn rollback(&self, tenant: &str, name: &str) -> Result<DeployReport, DeployError> {
-        let previous = self
-            .host_db
-            .previous(tenant, name)
-            .await
-            .map_err(|e| DeployError::Unavailable(e.to_string()))?
-            .ok_or_else(|| {
-                DeployError::NotFound(format!(
-                    "service `{name}` has no earlier version to roll back to"
-                ))
-            })?;
+        let previous = self.host_db.previous(tenant, name).await?.ok_or_else(|| {
+            DeployError::NotFound(format!(
+                "service `{name}` has no earlier version to roll back to"
+            ))
+        })?;
         let bytes = self
             .artifacts
             .get(&previous.digest)
             .await
             .map_err(DeployError::Internal)?;
-        self.deploy(DeployRequest {
-            tenant: tenant.to_string(),
-            name: Some(name.to_string()),
+        self.deploy(DeployRequest::new(
+            tenant,
+            Some(name),
             bytes,
-            source: Source::Rollback,
-        })
+            Source::Rollback,
+        ))
         .await
     }
 
     /// Takes a service out: its routes answer 404 once the requests it is
     /// serving finish.
-    pub async fn undeploy(
-        &self,
-        tenant: &str,
-        name: &str,
-        why: &Source,
-    ) -> Result<(), DeployError> {
-        if !self.remove(tenant, name, Some(why)).await? {
+    pub async fn undeploy(&self, tenant: &str, name: &str, why: Source) -> Result<(), DeployError> {
+        if !self.remove(tenant, name, Origin::Local(why)).await? {
             return Err(DeployError::NotFound(format!(
                 "service `{name}` is not deployed"
             )));
         }
-        self.host_db.notify_change(tenant, name).await;
         Ok(())
     }
 
@@ -297,9 +277,8 @@ impl Registry {
         };
         let mut restored = Vec::new();
         for record in records {
-            let result = self.put_recorded_live(&record).await;
-            match result {
-                Ok(report) if report.tenant == super::DEFAULT_TENANT => restored.push(report.name),
+            match self.put_recorded_live(&record).await {
+                Ok(report) if report.tenant == DEFAULT_TENANT => restored.push(report.name),
                 Ok(report) => restored.push(format!("{}/{}", report.tenant, report.name)),
                 Err(error) => tracing::error!(
                     tenant = %record.tenant, service = %record.service, %error,
@@ -331,26 +310,38 @@ impl Registry {
                 Source::from_record(&record.source),
             )
             .await?;
-        self.activate(deployment, false).await
+        self.activate(deployment, Origin::Replica).await
     }
 
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
-        let limits = self
-            .policy
-            .deployment(super::DEFAULT_TENANT, "(describe)")
-            .limits;
-        let state = ServiceState::new(Grants {
-            service: "(describe)".into(),
-            database: DatabaseCtx::default(),
-            settings: SettingsCtx::default(),
-            outbound: OutboundCtx::default(),
-            memory_bytes: limits.memory_bytes,
-            hostcall_bytes: crate::runtime::hostcall_bytes(limits.max_result_bytes),
-        });
-        Invocation::new(&self.runtime, state, DESCRIBE_TIMEOUT)
+        let limits = self.policy.deployment(DEFAULT_TENANT, "(describe)").limits;
+        let grants = Grants::bare("(describe)", limits.memory_bytes, DESCRIBE_TIMEOUT);
+        Ok(Invocation::new(&self.runtime, &grants)
             .describe(pre)
-            .await
-            .map_err(|e| DeployError::Describe(e.to_string()))
+            .await?)
+    }
+}
+
+/// What a deployment's requests are granted, from its limits and settings.
+fn grants(
+    name: &str,
+    limits: &Limits,
+    settings: BTreeMap<String, String>,
+    outbound: AllowList,
+) -> Grants {
+    Grants {
+        service: Arc::from(name),
+        namespace: None,
+        results: ResultLimits {
+            max_rows: limits.max_rows,
+            max_bytes: limits.max_result_bytes,
+        },
+        max_statements: limits.max_statements,
+        settings: Arc::new(settings),
+        outbound,
+        memory_bytes: limits.memory_bytes,
+        hostcall_bytes: hostcall_bytes(limits.max_result_bytes),
+        timeout: limits.request_timeout,
     }
 }
 
@@ -369,8 +360,8 @@ fn deployment_settings(
 }
 
 /// What of a deployment's limits its database namespace enforces.
-fn namespace_limits(limits: &crate::policy::Limits) -> crate::db::namespace::NamespaceLimits {
-    crate::db::namespace::NamespaceLimits {
+fn namespace_limits(limits: &Limits) -> NamespaceLimits {
+    NamespaceLimits {
         statement_timeout: limits.statement_timeout,
         migration_timeout: limits.migration_timeout,
         max_value_bytes: limits.max_result_bytes,

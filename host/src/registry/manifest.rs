@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::bindings::{Capability, Manifest, Method};
+use crate::config::names::{validate_service_name, validate_template};
 use crate::registry::schema::RequestSchema;
 use crate::routing;
 
@@ -21,24 +22,6 @@ pub struct RouteSpec {
     pub request_schema: Option<Arc<RequestSchema>>,
     pub request_schema_text: Option<String>,
     pub response_schema_text: Option<String>,
-}
-
-/// Service names are identifiers safe as path segments, file names and
-/// PostgreSQL schema names.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a valid service name (lower-case letters, digits and `-`, starting with a letter, at most 63 characters)"
-        ))
-    }
 }
 
 pub fn http_method(method: &Method) -> Result<http::Method, String> {
@@ -60,7 +43,7 @@ pub fn http_method(method: &Method) -> Result<http::Method, String> {
 pub mod bounds {
     pub const ROUTES: usize = 256;
     pub const MIGRATIONS: usize = 1_000;
-    pub const MIGRATION_SQL_BYTES: usize = crate::db::namespace::MAX_SQL_BYTES;
+    pub const MIGRATION_SQL_BYTES: usize = crate::capabilities::database::backend::MAX_SQL_BYTES;
     pub const ALL_MIGRATIONS_BYTES: usize = 16 << 20;
     pub const SETTINGS: usize = 256;
     pub const SCHEMA_BYTES: usize = 64 * 1024;
@@ -140,7 +123,7 @@ pub fn check(
     prefix: &str,
     granted: &[Capability],
 ) -> Result<Vec<RouteSpec>, String> {
-    validate_name(&manifest.name)?;
+    validate_service_name(&manifest.name)?;
     check_bounds(manifest)?;
     if manifest.version.trim().is_empty() {
         return Err("the manifest has an empty version".into());
@@ -178,7 +161,7 @@ pub fn check(
         .iter()
         .map(|route| {
             let method = http_method(&route.method)?;
-            routing::validate_template(&route.path)
+            validate_template(&route.path)
                 .map_err(|e| format!("route {method} {}: {e}", route.path))?;
             if !(100..=599).contains(&route.success_status) {
                 return Err(format!(
@@ -213,28 +196,4 @@ pub fn check(
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_names_are_identifiers() {
-        for good in ["items", "hello", "a", "user-profiles2"] {
-            assert!(validate_name(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "Items",
-            "1items",
-            "-x",
-            "a_b",
-            "../etc",
-            "a/b",
-            &"x".repeat(64),
-        ] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -7,42 +7,52 @@
 mod activate;
 mod artifacts;
 mod deploy;
-mod loader;
+mod error;
 mod locks;
 mod manifest;
+mod plugins;
 mod replication;
 mod schema;
 mod schema_cost;
 mod slots;
 mod tenants;
-mod watch;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
 pub use artifacts::ArtifactStore;
-pub use deploy::{DeployError, DeployReport, DeployRequest, digest};
-pub use loader::LoadSummary;
-pub use manifest::{RouteSpec, validate_name};
+pub use deploy::{DeployReport, DeployRequest, digest};
+pub use error::DeployError;
+pub use manifest::RouteSpec;
+pub use plugins::{LoadSummary, watch};
 pub use replication::follow_replicas;
 pub use schema::Invalid;
-pub use watch::watch;
 
 use crate::admission::{Gate, QueueMetrics};
 
 use crate::bindings::{Manifest, ServicePre};
-use crate::capabilities::outbound::AllowList;
-use crate::db::{HostDb, Namespace, Namespaces};
-use crate::policy::{Limits, Policy};
+use crate::capabilities::database::Namespaces;
+use crate::config::limits::Limits;
+use crate::config::policy::Policy;
+use crate::db::HostDb;
 use crate::routing::{RouteError, RouteTable, RouteTableBuilder};
-use crate::runtime::{Runtime, ServiceState};
+use crate::runtime::{Grants, Runtime, ServiceState};
+use crate::telemetry::metrics::RouteMetrics;
 
-/// The tenant used while multi-tenancy is off.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::config::names::DEFAULT_TENANT;
+
+/// Who is changing what is live: this replica (which records the change
+/// and tells the others), or another one (whose records this one follows,
+/// applying a change only while the records still say it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Local(Source),
+    Replica,
+}
 
 /// Where a deployed version came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +77,7 @@ impl Source {
 
     pub fn from_record(text: &str) -> Source {
         match text.strip_prefix("file:") {
-            Some(path) => Source::File(path.into()),
+            Some(path) => Source::File(plugins::absolute(Path::new(path))),
             None if text == "rollback" => Source::Rollback,
             None => Source::Api,
         }
@@ -91,13 +101,12 @@ pub struct Deployment {
     /// The compiled code, shared by every deployment of the same digest.
     pub component: Arc<wasmtime::component::Component>,
     pub pre: ServicePre<ServiceState>,
-    pub namespace: Option<Arc<Namespace>>,
-    pub settings: Arc<BTreeMap<String, String>>,
+    /// What its requests may reach, and how far.
+    pub grants: Grants,
     pub prefix: String,
     pub routes: Vec<Arc<RouteSpec>>,
     pub loaded_at: SystemTime,
     pub limits: Limits,
-    pub outbound: AllowList,
     /// Drop `Set-Cookie` from its responses.
     pub strip_set_cookie: bool,
     /// The admission gate shared by every version of this service of this
@@ -125,7 +134,7 @@ impl std::fmt::Debug for Deployment {
 pub struct Target {
     pub deployment: Arc<Deployment>,
     pub route: Arc<RouteSpec>,
-    pub metrics: Arc<crate::http::metrics::RouteMetrics>,
+    pub metrics: Arc<RouteMetrics>,
 }
 
 /// One tenant's live services and their routes.
@@ -144,7 +153,7 @@ impl TenantSnapshot {
                 let target = Target {
                     deployment: deployment.clone(),
                     route: route.clone(),
-                    metrics: Arc::new(crate::http::metrics::RouteMetrics::new(
+                    metrics: Arc::new(RouteMetrics::new(
                         &deployment.tenant,
                         &deployment.name,
                         &route.path,

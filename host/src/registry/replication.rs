@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use super::{DEFAULT_TENANT, DeployError, Registry};
+use super::{DEFAULT_TENANT, DeployError, Origin, Registry};
 use crate::db::records::CHANGES_CHANNEL;
 use crate::db::{DeploymentRecord, HostPool};
 
@@ -22,15 +22,11 @@ pub const RESYNC: Duration = Duration::from_secs(30);
 impl Registry {
     /// Brings one service in line with its record.
     pub async fn sync_service(&self, tenant: &str, service: &str) -> Result<(), DeployError> {
-        let record = self
-            .host_db
-            .live_one(tenant, service)
-            .await
-            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        let record = self.host_db.live_one(tenant, service).await?;
         match record {
             Some(record) => self.follow(&record).await,
             None => {
-                self.remove(tenant, service, None).await?;
+                self.remove(tenant, service, Origin::Replica).await?;
                 Ok(())
             }
         }
@@ -52,15 +48,8 @@ impl Registry {
 
     /// Compares everything served here with the records and converges.
     pub async fn sync_all(&self) -> Result<(), DeployError> {
-        let unavailable = |e: sqlx::Error| DeployError::Unavailable(e.to_string());
-        let tenants: BTreeSet<String> = self
-            .host_db
-            .tenant_names()
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .collect();
-        let records = self.host_db.live().await.map_err(unavailable)?;
+        let tenants: BTreeSet<String> = self.host_db.tenant_names().await?.into_iter().collect();
+        let records = self.host_db.live().await?;
         for tenant in &tenants {
             self.add_tenant(tenant).await;
         }
@@ -76,7 +65,7 @@ impl Registry {
         let snapshot = self.snapshot();
         for deployment in snapshot.deployments() {
             if !recorded.contains(&(deployment.tenant.as_str(), deployment.name.as_str())) {
-                self.remove(&deployment.tenant, &deployment.name, None)
+                self.remove(&deployment.tenant, &deployment.name, Origin::Replica)
                     .await?;
             }
         }

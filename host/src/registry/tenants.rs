@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{DEFAULT_TENANT, DeployError, Registry, Snapshot, Source, TenantSnapshot};
-use crate::policy::validate_tenant;
+use crate::config::names::validate_tenant;
 
 impl Registry {
     /// Whether `tenant` exists.
@@ -30,11 +30,7 @@ impl Registry {
         let existed = self.has_tenant(tenant);
         // New by the records (a replica following them may add it to its
         // snapshot before this line's own add does).
-        let recorded = self
-            .host_db
-            .create_tenant(tenant, &at)
-            .await
-            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        let recorded = self.host_db.create_tenant(tenant, &at).await?;
         self.add_tenant(tenant).await;
         let created = recorded && !existed;
         self.host_db.notify_change(tenant, "*").await;
@@ -91,12 +87,9 @@ impl Registry {
             }
         };
         for service in services {
-            self.undeploy(tenant, &service, &Source::Api).await?;
+            self.undeploy(tenant, &service, Source::Api).await?;
         }
-        self.host_db
-            .delete_tenant(tenant)
-            .await
-            .map_err(|e| DeployError::Unavailable(e.to_string()))?;
+        self.host_db.delete_tenant(tenant).await?;
         self.forget_tenant(tenant).await;
         self.host_db.notify_change(tenant, "*").await;
         Ok(())

@@ -65,8 +65,8 @@ impl Runtime {
         } else {
             (Engine::new(&config(&options, false))?, false)
         };
-        let linker = crate::capabilities::linker(&engine, true)?;
-        let restricted = crate::capabilities::linker(&engine, false)?;
+        let linker = super::state::linker(&engine, true)?;
+        let restricted = super::state::linker(&engine, false)?;
         let cache = options
             .cache_dir
             .as_deref()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{Manifest, Problem, Request, Response, ServicePre};
-use crate::runtime::{Runtime, ServiceState};
+use crate::runtime::{Grants, Runtime, ServiceState};
 
 /// How a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,10 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub fn new(runtime: &Runtime, state: ServiceState, timeout: Duration) -> Invocation {
+    /// A call under `grants`, in a fresh store.
+    pub fn new(runtime: &Runtime, grants: &Grants) -> Invocation {
+        let timeout = grants.timeout;
+        let state = ServiceState::new(grants);
         let hostcall_bytes = state.hostcall_bytes;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.limits);

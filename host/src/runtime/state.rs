@@ -1,26 +1,22 @@
-//! The data of one `Store`: composed of per-capability contexts, one store
-//! per request.
+//! A service's store: the data of one `Store`, composed of the per-request
+//! contexts of each capability (one store per request), built from the
+//! deployment's [`Grants`]; the view impls wasmtime's WASI and `wasi:http`
+//! work through; and the linker that puts every capability in.
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::capabilities::database::DatabaseCtx;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
+
+use crate::capabilities::database::{DatabaseCtx, DatabaseView, Namespace, ResultLimits};
 use crate::capabilities::log::LogCtx;
-use crate::capabilities::outbound::OutboundCtx;
+use crate::capabilities::outbound::{AllowList, OutboundCtx};
 use crate::capabilities::settings::SettingsCtx;
-use crate::capabilities::wasi::WasiState;
-
-pub struct ServiceState {
-    pub(crate) wasi: WasiState,
-    pub(crate) table: ResourceTable,
-    pub(crate) database: DatabaseCtx,
-    pub(crate) settings: SettingsCtx,
-    pub(crate) log: LogCtx,
-    pub(crate) outbound: OutboundCtx,
-    pub(crate) limits: StoreLimits,
-    /// Bytes the guest may pass the host in one call.
-    pub(crate) hostcall_bytes: usize,
-}
+use crate::capabilities::{database, log, outbound, settings, wasi};
 
 /// Host resources (streams, pollables, `wasi:http` header maps, open
 /// transactions) one request may hold at once.
@@ -36,30 +32,70 @@ pub fn hostcall_bytes(max_result_bytes: u64) -> usize {
         .clamp(4 << 20, 256 << 20)
 }
 
-/// What a request's store is made of.
+/// What a deployment's requests may reach and how far: resolved once, when
+/// it is deployed, and shared by all its requests.
+#[derive(Debug, Clone)]
 pub struct Grants {
-    pub service: String,
-    pub database: DatabaseCtx,
-    pub settings: SettingsCtx,
-    pub outbound: OutboundCtx,
+    pub service: Arc<str>,
+    /// Its database namespace, when it has the database capability.
+    pub namespace: Option<Arc<Namespace>>,
+    pub results: ResultLimits,
+    pub max_statements: u32,
+    pub settings: Arc<BTreeMap<String, String>>,
+    /// Where it may call out (empty without the capability).
+    pub outbound: AllowList,
     pub memory_bytes: usize,
     /// See [`hostcall_bytes`].
     pub hostcall_bytes: usize,
+    /// How long one call into it may run.
+    pub timeout: Duration,
+}
+
+impl Grants {
+    /// Nothing but memory and time: what `describe()` runs with.
+    pub fn bare(service: &str, memory_bytes: usize, timeout: Duration) -> Grants {
+        Grants {
+            service: Arc::from(service),
+            namespace: None,
+            results: ResultLimits::default(),
+            max_statements: 0,
+            settings: Arc::default(),
+            outbound: AllowList::default(),
+            memory_bytes,
+            hostcall_bytes: hostcall_bytes(0),
+            timeout,
+        }
+    }
+}
+
+pub struct ServiceState {
+    pub(crate) wasi: wasi::WasiState,
+    pub(crate) table: ResourceTable,
+    pub(crate) database: DatabaseCtx,
+    pub(crate) settings: SettingsCtx,
+    pub(crate) log: LogCtx,
+    pub(crate) outbound: OutboundCtx,
+    pub(crate) limits: StoreLimits,
+    /// Bytes the guest may pass the host in one call.
+    pub(crate) hostcall_bytes: usize,
 }
 
 impl ServiceState {
-    pub fn new(grants: Grants) -> ServiceState {
+    /// A fresh store's data for one request under `grants`.
+    pub fn new(grants: &Grants) -> ServiceState {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         ServiceState {
-            wasi: WasiState::new(),
-            table: {
-                let mut table = ResourceTable::new();
-                table.set_max_capacity(MAX_RESOURCES);
-                table
-            },
-            database: grants.database,
-            settings: grants.settings,
+            wasi: wasi::WasiState::new(),
+            table,
+            database: DatabaseCtx::new(
+                grants.namespace.clone(),
+                grants.results,
+                grants.max_statements,
+            ),
+            settings: SettingsCtx::new(grants.settings.clone()),
             log: LogCtx::new(&grants.service),
-            outbound: grants.outbound,
+            outbound: OutboundCtx::new(&grants.service, grants.outbound.clone()),
             limits: StoreLimitsBuilder::new()
                 .memory_size(grants.memory_bytes)
                 .table_elements(100_000)
@@ -71,4 +107,34 @@ impl ServiceState {
             hostcall_bytes: grants.hostcall_bytes,
         }
     }
+}
+
+impl WasiView for ServiceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.wasi.view(&mut self.table)
+    }
+}
+
+impl WasiHttpView for ServiceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.outbound.view(&mut self.table)
+    }
+}
+
+/// The linker services are instantiated against: with `wasi:http` only
+/// for deployments granted outbound HTTP, so that the others cannot even
+/// create its host-side resources.
+pub fn linker(engine: &Engine, outbound_http: bool) -> anyhow::Result<Linker<ServiceState>> {
+    let mut linker = Linker::<ServiceState>::new(engine);
+    wasi::add_to_linker(&mut linker)?;
+    database::add_to_linker(&mut linker, |s| DatabaseView {
+        ctx: &mut s.database,
+        table: &mut s.table,
+    })?;
+    settings::add_to_linker(&mut linker, |s| &mut s.settings)?;
+    log::add_to_linker(&mut linker, |s| &mut s.log)?;
+    if outbound_http {
+        outbound::add_to_linker(&mut linker)?;
+    }
+    Ok(linker)
 }

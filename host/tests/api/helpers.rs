@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use berth::Application;
-use berth::settings::{Layer, LimitsLayer, RuntimeLayer};
+use berth::config::{Layer, LimitsLayer, RuntimeLayer};
 use reqwest::{Client, Response};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -45,7 +45,7 @@ fn init_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = berth::telemetry::init(&filter, berth::settings::LogFormat::Text);
+            let _ = berth::telemetry::init(&filter, berth::config::LogFormat::Text);
         }
     });
 }
@@ -363,6 +363,29 @@ impl Server {
         }
     }
 
+    /// `berth serve` run from `cwd` with its defaults but for `env`: the
+    /// data and plugins dirs are the relative `./berth-data` and
+    /// `./berth-data/plugins` unless `env` says otherwise.
+    pub fn start_in(cwd: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .current_dir(cwd)
+            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_LOG", "warn")
+            .env_remove("BERTH_DATA_DIR")
+            .env_remove("BERTH_PLUGINS_DIR")
+            .env_remove("BERTH_DATABASE_URL")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
     pub async fn wait_ready(&self, client: &reqwest::Client) {
         let started = Instant::now();
         while !client
@@ -507,7 +530,7 @@ impl Drop for TestDatabase {
                 )))
                 .execute(&pool)
                 .await?;
-                berth::db::postgres::drop_roles(&pool, &name).await?;
+                berth::capabilities::database::postgres::drop_roles(&pool, &name).await?;
                 pool.close().await;
                 anyhow::Ok(())
             })

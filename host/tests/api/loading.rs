@@ -124,3 +124,22 @@ async fn berth_refuses_to_start_with_a_bad_listen_address_or_plugins_dir() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn every_reserved_path_is_answered_by_the_host_and_no_service_can_take_one() {
+    let app = TestApp::spawn().await;
+    for path in berth::config::names::RESERVED_PATHS {
+        let response = if *path == berth::config::names::ADMIN_PREFIX {
+            app.admin(reqwest::Method::GET, "/services", None).await
+        } else {
+            app.get(path).await
+        };
+        assert_eq!(response.status(), 200, "{path}");
+        // A service mounted over it is refused.
+        let name = format!("x{}", path.trim_start_matches('/').replace('.', "-"));
+        let toml = format!("[services.{name}]\nprefix = \"{path}\"");
+        let layer = berth::config::Layer::from_toml(&toml).unwrap();
+        let refused = layer.resolve().map(drop).unwrap_err().to_string();
+        assert!(refused.contains("served by the host"), "{path}: {refused}");
+    }
+}

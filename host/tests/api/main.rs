@@ -16,6 +16,7 @@ mod namespaces;
 mod observability;
 mod pg_attacks;
 mod pg_isolation;
+mod plugin_files;
 mod replicas;
 mod restart;
 mod sandbox;

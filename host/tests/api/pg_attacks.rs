@@ -80,8 +80,10 @@ async fn session_locks_taken_by_one_tenant_hold_up_no_other_tenants_deploy() {
         .next()
         .unwrap()
         .to_string();
-    let (_, keyed_role) = berth::db::postgres::names::names(&key, &database, "t3", "probe");
-    let (_, legacy_role) = berth::db::postgres::names::legacy_names(&database, "t3", "probe");
+    let (_, keyed_role) =
+        berth::capabilities::database::postgres::names::names(&key, &database, "t3", "probe");
+    let (_, legacy_role) =
+        berth::capabilities::database::postgres::names::legacy_names(&database, "t3", "probe");
     let locks: Vec<String> = [keyed_role, legacy_role]
         .iter()
         .map(|role| format!("SELECT pg_advisory_lock(hashtext('{role}'))::text"))
@@ -313,8 +315,9 @@ async fn a_namespace_made_under_the_old_names_is_renamed_and_keeps_its_data() {
         .next()
         .unwrap()
         .to_string();
-    let (old_schema, old_role) =
-        berth::db::postgres::names::legacy_names(&database, "default", "hostile");
+    let (old_schema, old_role) = berth::capabilities::database::postgres::names::legacy_names(
+        &database, "default", "hostile",
+    );
     let dirs = app.stop().await;
     // Put it back the way berth used to name it.
     let admin = sqlx::PgPool::connect(&dirs.database.as_ref().unwrap().url)

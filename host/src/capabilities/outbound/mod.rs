@@ -12,11 +12,9 @@ mod send;
 
 use std::sync::Arc;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi_http::WasiHttpCtxView;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpHooks, WasiHttpView, p2};
-
-use crate::runtime::ServiceState;
 
 /// One allowed destination: scheme, host (with an optional leading `*.`)
 /// and port (`*` for any).
@@ -192,17 +190,20 @@ impl WasiHttpHooks for Hooks {
     }
 }
 
-impl WasiHttpView for ServiceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
+impl OutboundCtx {
+    /// What wasmtime's `wasi:http` implementation works on: this state with
+    /// the store's resource table.
+    pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
         WasiHttpCtxView {
-            ctx: &mut self.outbound.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound.hooks,
+            ctx: &mut self.http,
+            table,
+            hooks: &mut self.hooks,
         }
     }
 }
 
-pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
+/// Links `wasi:http` into any store whose data is a [`WasiHttpView`].
+pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> anyhow::Result<()> {
     p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }

@@ -1,26 +1,41 @@
-//! `berth:service/database`: SQL on the deployment's own namespace. The
-//! namespace (see `db::namespace`) does the work and the sandboxing; this
-//! module gives it to the guest, keeps open transactions in the store's
-//! resource table, counts statements against the request's budget, and
-//! refuses everything when the deployment was not granted the database.
+//! `berth:service/database`: SQL on the deployment's own namespace — the
+//! whole capability. This module gives it to the guest: it keeps open
+//! transactions in the store's resource table, bounds each statement's size
+//! and the request's statement count, and refuses everything when the
+//! deployment was not granted the database. The rest does the work and the
+//! sandboxing: [`namespace`] (one per tenant × service) over a [`backend`]
+//! — [`sqlite`] or [`postgres`] — with their [`limits`], [`errors`] as the
+//! guest sees them, and [`migrate`] for the service's migrations.
+
+pub mod backend;
+pub(crate) mod errors;
+pub mod limits;
+pub mod migrate;
+pub mod namespace;
+pub mod postgres;
+pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+pub use backend::ResultLimits;
+use backend::{MAX_PARAMETERS, MAX_SQL_BYTES};
+pub use limits::NamespaceLimits;
+pub use namespace::{Namespace, NamespaceTx, Namespaces};
+
 use crate::bindings::berth::service::database::{
     Error, Host, HostTransaction, Rows, Value, add_to_linker as link,
 };
 use crate::bindings::berth::service::types::Dialect;
-use crate::db::namespace::{MAX_PARAMETERS, MAX_SQL_BYTES, Namespace, NamespaceTx, ResultLimits};
-use crate::runtime::ServiceState;
 
 /// The host side of a guest's `transaction` resource.
 pub struct Transaction(NamespaceTx);
 
 /// Per-request database state: the namespace (when granted) and what is
 /// left of the request's budget.
-#[derive(Default)]
 pub struct DatabaseCtx {
     namespace: Option<Arc<Namespace>>,
     results: ResultLimits,
@@ -79,8 +94,8 @@ impl DatabaseCtx {
 /// What the database `Host` impls work on: the context plus the table that
 /// holds open transactions.
 pub struct DatabaseView<'a> {
-    ctx: &'a mut DatabaseCtx,
-    table: &'a mut ResourceTable,
+    pub ctx: &'a mut DatabaseCtx,
+    pub table: &'a mut ResourceTable,
 }
 
 impl Host for DatabaseView<'_> {
@@ -181,10 +196,11 @@ impl HasData for Database {
     type Data<'a> = DatabaseView<'a>;
 }
 
-pub fn add_to_linker(linker: &mut Linker<ServiceState>) -> anyhow::Result<()> {
-    link::<ServiceState, Database>(linker, |state| DatabaseView {
-        ctx: &mut state.database,
-        table: &mut state.table,
-    })?;
+/// Links the interface into any store whose data gives a [`DatabaseView`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> DatabaseView<'_>,
+) -> anyhow::Result<()> {
+    link::<T, Database>(linker, view)?;
     Ok(())
 }

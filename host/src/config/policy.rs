@@ -4,169 +4,14 @@
 //! outbound hosts a deployment may reach all come from here.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::layer::LimitsLayer;
+use super::limits::{DeploymentLimitsLayer, Limits};
+use super::names::{DEFAULT_TENANT, validate_prefix, validate_tenant};
+use super::{SettingsError, invalid, positive};
 use crate::capabilities::outbound::AllowList;
-use crate::settings::{LimitsLayer, SettingsError, invalid, positive};
-
-/// The limits of one deployment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// How long a request may run inside the service.
-    pub request_timeout: Duration,
-    /// Largest linear memory an instance may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Most requests the service (all its versions) runs at once.
-    pub max_concurrency: u32,
-    /// Most rows one query may return.
-    pub max_rows: u64,
-    /// Most bytes one query may return.
-    pub max_result_bytes: u64,
-    /// Most statements one request may run.
-    pub max_statements: u32,
-    /// Largest response body the service may answer with.
-    pub max_response_bytes: usize,
-    /// Longest one statement may run.
-    pub statement_timeout: Duration,
-    /// Longest the migrations of one deploy may run.
-    pub migration_timeout: Duration,
-    /// Largest the service's database may grow, in bytes.
-    pub max_database_bytes: u64,
-    /// Longest a request waits to be admitted when the service (or its
-    /// tenant, or the instance pool) is at its cap.
-    pub queue_timeout: Duration,
-    /// Most requests waiting to be admitted to the service.
-    pub max_queue: u32,
-}
-
-/// Per-deployment limits, every field optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentLimitsLayer {
-    pub request_timeout_ms: Option<u64>,
-    pub memory_mb: Option<usize>,
-    pub max_concurrency: Option<u32>,
-    pub max_rows: Option<u64>,
-    pub max_result_bytes: Option<u64>,
-    pub max_statements: Option<u32>,
-    pub max_response_bytes: Option<usize>,
-    pub statement_timeout_ms: Option<u64>,
-    pub migration_timeout_ms: Option<u64>,
-    pub max_database_mb: Option<u64>,
-    pub queue_timeout_ms: Option<u64>,
-    pub max_queue: Option<u32>,
-}
-
-impl DeploymentLimitsLayer {
-    pub fn overlay(self, top: DeploymentLimitsLayer) -> DeploymentLimitsLayer {
-        DeploymentLimitsLayer {
-            request_timeout_ms: top.request_timeout_ms.or(self.request_timeout_ms),
-            memory_mb: top.memory_mb.or(self.memory_mb),
-            max_concurrency: top.max_concurrency.or(self.max_concurrency),
-            max_rows: top.max_rows.or(self.max_rows),
-            max_result_bytes: top.max_result_bytes.or(self.max_result_bytes),
-            max_statements: top.max_statements.or(self.max_statements),
-            max_response_bytes: top.max_response_bytes.or(self.max_response_bytes),
-            statement_timeout_ms: top.statement_timeout_ms.or(self.statement_timeout_ms),
-            migration_timeout_ms: top.migration_timeout_ms.or(self.migration_timeout_ms),
-            max_database_mb: top.max_database_mb.or(self.max_database_mb),
-            queue_timeout_ms: top.queue_timeout_ms.or(self.queue_timeout_ms),
-            max_queue: top.max_queue.or(self.max_queue),
-        }
-    }
-
-    fn resolve(&self) -> Result<Limits, SettingsError> {
-        Ok(Limits {
-            request_timeout: Duration::from_millis(positive(
-                "limits.request_timeout_ms (BERTH_REQUEST_TIMEOUT_MS)",
-                self.request_timeout_ms.unwrap_or(10_000),
-            )?),
-            memory_bytes: positive(
-                "limits.memory_mb (BERTH_MEMORY_LIMIT_MB)",
-                self.memory_mb.unwrap_or(64),
-            )? * 1024
-                * 1024,
-            max_concurrency: positive(
-                "limits.max_concurrency (BERTH_MAX_CONCURRENCY)",
-                self.max_concurrency.unwrap_or_else(default_max_concurrency),
-            )?,
-            max_rows: positive("limits.max_rows", self.max_rows.unwrap_or(10_000))?,
-            max_result_bytes: positive(
-                "limits.max_result_bytes",
-                self.max_result_bytes.unwrap_or(16 << 20),
-            )?,
-            max_statements: positive(
-                "limits.max_statements",
-                self.max_statements.unwrap_or(1_000),
-            )?,
-            max_response_bytes: positive(
-                "limits.max_response_bytes",
-                self.max_response_bytes.unwrap_or(16 << 20),
-            )?,
-            statement_timeout: Duration::from_millis(positive(
-                "limits.statement_timeout_ms",
-                self.statement_timeout_ms.unwrap_or(5_000),
-            )?),
-            migration_timeout: Duration::from_millis(positive(
-                "limits.migration_timeout_ms",
-                self.migration_timeout_ms.unwrap_or(60_000),
-            )?),
-            max_database_bytes: positive(
-                "limits.max_database_mb",
-                self.max_database_mb.unwrap_or(1024),
-            )?
-            .saturating_mul(1 << 20),
-            queue_timeout: Duration::from_millis(at_most(
-                "limits.queue_timeout_ms",
-                self.queue_timeout_ms.unwrap_or(DEFAULT_QUEUE_TIMEOUT_MS),
-                60_000,
-            )?),
-            max_queue: at_most(
-                "limits.max_queue",
-                self.max_queue.unwrap_or(1_000),
-                1_000_000,
-            )?,
-        })
-    }
-}
-
-/// How long a request may wait to be admitted by default: long enough to
-/// ride out a burst of many times what the service serves at once (at
-/// 20,000 requests a second, a queue of 1,000 drains in 50 ms), and a tenth
-/// of the default request timeout, so that a client that waited still gets
-/// its answer well before it would give up.
-const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 1_000;
-
-/// Requests one service runs at once unless configured: 16 per core. More
-/// only hold instances (and their memory) without serving faster: a guest
-/// waiting for a database connection, say, stays suspended inside its
-/// instance, so it must keep it. The rest wait in the admission queue,
-/// holding nothing. (On 2 cores, `items` at 1000 clients served 12.4k/s
-/// with 100 at once and 15.5k/s with 32.)
-pub fn default_max_concurrency() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores.saturating_mul(16))
-        .unwrap_or(u32::MAX)
-        .clamp(16, 1024)
-}
-
-/// `value`, unless it is above `max`.
-fn at_most<T: PartialOrd + std::fmt::Display>(
-    setting: &'static str,
-    value: T,
-    max: T,
-) -> Result<T, SettingsError> {
-    if value > max {
-        Err(invalid(
-            setting,
-            format!("must be at most {max}, got {value}"),
-        ))
-    } else {
-        Ok(value)
-    }
-}
 
 /// `[services.<name>]` or `[tenants.<t>.services.<name>]`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -256,25 +101,6 @@ pub struct Policy {
     tenants: BTreeMap<String, TenantLayer>,
 }
 
-/// Names no tenant may take: in path mode they are the host's own paths.
-const RESERVED_TENANTS: &[&str] = &[
-    "admin",
-    "healthz",
-    "readyz",
-    "metrics",
-    "docs",
-    "openapi.json",
-];
-
-/// Tenant names are identifiers like service names, and not reserved.
-pub fn validate_tenant(name: &str) -> Result<(), String> {
-    crate::registry::validate_name(name).map_err(|e| e.replace("service name", "tenant name"))?;
-    if RESERVED_TENANTS.contains(&name) {
-        return Err(format!("`{name}` is reserved"));
-    }
-    Ok(())
-}
-
 impl Policy {
     pub fn new(
         limits: &LimitsLayer,
@@ -283,10 +109,10 @@ impl Policy {
         tenants: BTreeMap<String, TenantLayer>,
     ) -> Result<Policy, SettingsError> {
         let policy = Policy {
-            defaults: limits.deployment(),
+            defaults: limits.deployment.clone(),
             tenant_max_concurrency: positive(
-                "limits.tenant_max_concurrency (BERTH_TENANT_MAX_CONCURRENCY)",
-                limits.tenant_max_concurrency.unwrap_or(500),
+                "limits.server.tenant_max_concurrency (BERTH_TENANT_MAX_CONCURRENCY)",
+                limits.server.tenant_max_concurrency.unwrap_or(500),
             )?,
             tenant_max_instances,
             services,
@@ -304,7 +130,7 @@ impl Policy {
             }
         }
         for service in policy.services.keys() {
-            policy.try_deployment(crate::registry::DEFAULT_TENANT, service)?;
+            policy.try_deployment(DEFAULT_TENANT, service)?;
         }
         Ok(policy)
     }
@@ -371,7 +197,7 @@ impl Policy {
             }
         }
         if let Some(prefix) = &service_layer.prefix {
-            crate::routing::validate_prefix(prefix).map_err(|message| {
+            validate_prefix(prefix).map_err(|message| {
                 invalid("services.<name>.prefix", format!("{service}: {message}"))
             })?;
         }
@@ -419,7 +245,7 @@ fn settings_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Layer;
+    use crate::config::Layer;
 
     fn policy(toml: &str) -> std::sync::Arc<Policy> {
         Layer::from_toml(toml).unwrap().resolve().unwrap().policy

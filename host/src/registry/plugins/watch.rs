@@ -1,5 +1,5 @@
-//! Watching the plugins directory (and its tenant folders): changes are debounced (a file being
-//! written is deployed once it has been quiet for a moment; dropping a file
+//! Watching the plugins directory (and its tenant folders): changes are
+//! debounced (a file being written is deployed once it has been quiet for a moment; dropping a file
 //! in with an atomic rename is the reliable way), then each changed
 //! `*.wasm` is synced.
 
@@ -14,8 +14,8 @@ use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio_util::sync::CancellationToken;
 
-use super::Registry;
-use super::loader::{Trigger, is_plugin_file, tenant_of};
+use super::{FileOutcome, Trigger, is_plugin_file, tenant_of};
+use crate::registry::Registry;
 
 /// How long a file must be quiet before it is read.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -85,8 +85,14 @@ pub fn watch(
                         }
                     }
                     for path in paths {
-                        let outcome = registry.sync_file(&dir, &path, Trigger::Changed).await;
-                        tracing::debug!(file = %path.display(), ?outcome, "plugin file synced");
+                        match registry.sync_file(&dir, &path, Trigger::Changed).await {
+                            FileOutcome::Unchanged => {
+                                tracing::debug!(file = %path.display(), "plugin file unchanged");
+                            }
+                            outcome => {
+                                tracing::info!(file = %path.display(), ?outcome, "plugin file synced");
+                            }
+                        }
                     }
                 }
                 Err(errors) => {

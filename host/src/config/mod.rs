@@ -1,22 +1,30 @@
-//! Settings, layered: built-in defaults → `berth.toml` → `BERTH_*` environment
-//! variables → command-line flags. Environment and flags arrive together from
-//! clap (a flag wins over its variable); the file is read here. Everything is
-//! validated once, at start, with messages that name the setting at fault.
-//! What applies to one tenant × service (limits, settings, prefix, outbound
-//! hosts) is resolved by [`crate::policy`].
+//! The host's configuration, layered: built-in defaults → `berth.toml` →
+//! `BERTH_*` environment variables → command-line flags. Environment and
+//! flags arrive together from clap (a flag wins over its variable); the file
+//! is read in [`layer`]. Everything is validated once, at start, with
+//! messages that name the setting at fault. What applies to one tenant ×
+//! service (limits, settings, prefix, outbound hosts) is resolved by
+//! [`policy`]; name and path rules are in [`names`].
 
-use std::collections::BTreeMap;
+#[macro_use]
+mod macros;
+pub mod layer;
+pub mod limits;
+pub mod names;
+pub mod policy;
+pub mod tenancy;
+
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::http::server::ClientLimits;
-use crate::policy::{DeploymentLimitsLayer, Policy, ServiceLayer, TenantLayer};
-use crate::tenancy::{Tenancy, TenancyLayer};
+pub use layer::{Layer, LimitsLayer, RuntimeLayer, ServerLimitsLayer};
+use policy::Policy;
+use tenancy::Tenancy;
 
 /// Why the settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the listener bounds its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Longest a client may take to send a request's headers, and longest
+    /// a keep-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a request's body.
+    pub body_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_client: usize,
+    /// Most request-body bytes held in memory at once, over all requests.
+    pub max_buffered_body_bytes: usize,
+    /// How long a stopping server lets requests in flight finish.
+    pub drain_timeout: Duration,
+}
+
 /// The fully resolved, validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -102,127 +128,6 @@ pub struct Settings {
     pub policy: Arc<Policy>,
 }
 
-/// One layer of settings: every field optional, later layers win. This is
-/// the shape of `berth.toml` as well as of the environment/flag layer.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub plugins_dir: Option<PathBuf>,
-    pub admin_token: Option<String>,
-    pub log: Option<String>,
-    pub log_format: Option<LogFormat>,
-    #[serde(default)]
-    pub limits: LimitsLayer,
-    #[serde(default)]
-    pub runtime: RuntimeLayer,
-    #[serde(default)]
-    pub tenancy: TenancyLayer,
-    #[serde(default)]
-    pub services: BTreeMap<String, ServiceLayer>,
-    #[serde(default)]
-    pub tenants: BTreeMap<String, TenantLayer>,
-}
-
-/// `[limits]`: server-wide limits, the default tenant quota, and the
-/// defaults of every deployment's limits.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsLayer {
-    pub max_body_bytes: Option<usize>,
-    pub max_component_bytes: Option<usize>,
-    pub tenant_max_concurrency: Option<u32>,
-    /// Memory all SQLite connections of the process may use together.
-    pub sqlite_heap_mb: Option<u64>,
-    /// Longest a client may take to send request headers (and longest a
-    /// keep-alive connection may sit idle).
-    pub header_timeout_ms: Option<u64>,
-    /// Longest a client may take to send a request body.
-    pub body_timeout_ms: Option<u64>,
-    /// Most client connections open at once.
-    pub max_connections: Option<usize>,
-    /// Most client connections open at once from one address.
-    pub max_connections_per_client: Option<usize>,
-    /// Most request-body bytes held in memory at once, in MiB.
-    pub max_buffered_body_mb: Option<usize>,
-    pub request_timeout_ms: Option<u64>,
-    pub memory_mb: Option<usize>,
-    pub max_concurrency: Option<u32>,
-    pub max_rows: Option<u64>,
-    pub max_result_bytes: Option<u64>,
-    pub max_statements: Option<u32>,
-    pub max_response_bytes: Option<usize>,
-    pub statement_timeout_ms: Option<u64>,
-    pub migration_timeout_ms: Option<u64>,
-    pub max_database_mb: Option<u64>,
-    pub queue_timeout_ms: Option<u64>,
-    pub max_queue: Option<u32>,
-    /// How long a stopping server lets requests in flight finish.
-    pub drain_timeout_ms: Option<u64>,
-}
-
-impl LimitsLayer {
-    /// The part that applies per deployment.
-    pub fn deployment(&self) -> DeploymentLimitsLayer {
-        DeploymentLimitsLayer {
-            request_timeout_ms: self.request_timeout_ms,
-            memory_mb: self.memory_mb,
-            max_concurrency: self.max_concurrency,
-            max_rows: self.max_rows,
-            max_result_bytes: self.max_result_bytes,
-            max_statements: self.max_statements,
-            max_response_bytes: self.max_response_bytes,
-            statement_timeout_ms: self.statement_timeout_ms,
-            migration_timeout_ms: self.migration_timeout_ms,
-            max_database_mb: self.max_database_mb,
-            queue_timeout_ms: self.queue_timeout_ms,
-            max_queue: self.max_queue,
-        }
-    }
-
-    fn overlay(self, top: LimitsLayer) -> LimitsLayer {
-        let deployment = self.deployment().overlay(top.deployment());
-        LimitsLayer {
-            max_body_bytes: top.max_body_bytes.or(self.max_body_bytes),
-            max_component_bytes: top.max_component_bytes.or(self.max_component_bytes),
-            tenant_max_concurrency: top.tenant_max_concurrency.or(self.tenant_max_concurrency),
-            sqlite_heap_mb: top.sqlite_heap_mb.or(self.sqlite_heap_mb),
-            header_timeout_ms: top.header_timeout_ms.or(self.header_timeout_ms),
-            body_timeout_ms: top.body_timeout_ms.or(self.body_timeout_ms),
-            max_connections: top.max_connections.or(self.max_connections),
-            max_connections_per_client: top
-                .max_connections_per_client
-                .or(self.max_connections_per_client),
-            max_buffered_body_mb: top.max_buffered_body_mb.or(self.max_buffered_body_mb),
-            request_timeout_ms: deployment.request_timeout_ms,
-            memory_mb: deployment.memory_mb,
-            max_concurrency: deployment.max_concurrency,
-            max_rows: deployment.max_rows,
-            max_result_bytes: deployment.max_result_bytes,
-            max_statements: deployment.max_statements,
-            max_response_bytes: deployment.max_response_bytes,
-            statement_timeout_ms: deployment.statement_timeout_ms,
-            migration_timeout_ms: deployment.migration_timeout_ms,
-            max_database_mb: deployment.max_database_mb,
-            queue_timeout_ms: deployment.queue_timeout_ms,
-            max_queue: deployment.max_queue,
-            drain_timeout_ms: top.drain_timeout_ms.or(self.drain_timeout_ms),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeLayer {
-    pub pooling: Option<bool>,
-    pub max_instances: Option<u32>,
-    /// Most instances one tenant may hold [default: half of max_instances].
-    pub tenant_max_instances: Option<u32>,
-    pub deadlines: Option<bool>,
-}
-
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "berth-data";
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -231,59 +136,6 @@ const DEFAULT_MAX_INSTANCES: u32 = 1000;
 const DEFAULT_SQLITE_HEAP_MB: u64 = 1024;
 
 impl Layer {
-    /// Reads a `berth.toml`.
-    pub fn from_file(path: &Path) -> Result<Layer, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ReadConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Layer::from_toml(&text).map_err(|message| SettingsError::ParseConfig {
-            path: path.to_path_buf(),
-            message,
-        })
-    }
-
-    pub fn from_toml(text: &str) -> Result<Layer, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
-    }
-
-    /// `self` overlaid with `top`: every value `top` sets wins; services and
-    /// tenants merge key by key.
-    pub fn overlay(self, top: Layer) -> Layer {
-        let mut services = self.services;
-        for (name, service) in top.services {
-            let merged = services.remove(&name).unwrap_or_default().overlay(service);
-            services.insert(name, merged);
-        }
-        let mut tenants = self.tenants;
-        for (name, tenant) in top.tenants {
-            let merged = tenants.remove(&name).unwrap_or_default().overlay(tenant);
-            tenants.insert(name, merged);
-        }
-        Layer {
-            listen: top.listen.or(self.listen),
-            data_dir: top.data_dir.or(self.data_dir),
-            database_url: top.database_url.or(self.database_url),
-            plugins_dir: top.plugins_dir.or(self.plugins_dir),
-            admin_token: top.admin_token.or(self.admin_token),
-            log: top.log.or(self.log),
-            log_format: top.log_format.or(self.log_format),
-            limits: self.limits.overlay(top.limits),
-            runtime: RuntimeLayer {
-                pooling: top.runtime.pooling.or(self.runtime.pooling),
-                max_instances: top.runtime.max_instances.or(self.runtime.max_instances),
-                tenant_max_instances: top
-                    .runtime
-                    .tenant_max_instances
-                    .or(self.runtime.tenant_max_instances),
-                deadlines: top.runtime.deadlines.or(self.runtime.deadlines),
-            },
-            tenancy: self.tenancy.overlay(top.tenancy),
-            services,
-            tenants,
-        }
-    }
-
     /// Applies defaults and validates. Does not touch the file system.
     pub fn resolve(self) -> Result<Settings, SettingsError> {
         let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
@@ -314,11 +166,15 @@ impl Layer {
         };
         let max_body_bytes = positive(
             "limits.max_body_bytes (BERTH_MAX_BODY_BYTES)",
-            self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            self.limits
+                .server
+                .max_body_bytes
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
         )?;
         let max_component_bytes = positive(
             "limits.max_component_bytes (BERTH_MAX_COMPONENT_BYTES)",
             self.limits
+                .server
                 .max_component_bytes
                 .unwrap_or(DEFAULT_MAX_COMPONENT_BYTES),
         )?;
@@ -328,34 +184,40 @@ impl Layer {
         )?;
         let sqlite_heap_bytes = positive(
             "limits.sqlite_heap_mb",
-            self.limits.sqlite_heap_mb.unwrap_or(DEFAULT_SQLITE_HEAP_MB),
+            self.limits
+                .server
+                .sqlite_heap_mb
+                .unwrap_or(DEFAULT_SQLITE_HEAP_MB),
         )?
         .saturating_mul(1 << 20);
         let clients = ClientLimits {
             header_timeout: Duration::from_millis(positive(
                 "limits.header_timeout_ms",
-                self.limits.header_timeout_ms.unwrap_or(10_000),
+                self.limits.server.header_timeout_ms.unwrap_or(10_000),
             )?),
             body_timeout: Duration::from_millis(positive(
                 "limits.body_timeout_ms",
-                self.limits.body_timeout_ms.unwrap_or(30_000),
+                self.limits.server.body_timeout_ms.unwrap_or(30_000),
             )?),
             max_connections: positive(
                 "limits.max_connections",
-                self.limits.max_connections.unwrap_or(10_000),
+                self.limits.server.max_connections.unwrap_or(10_000),
             )?,
             max_connections_per_client: positive(
                 "limits.max_connections_per_client",
-                self.limits.max_connections_per_client.unwrap_or(4_096),
+                self.limits
+                    .server
+                    .max_connections_per_client
+                    .unwrap_or(4_096),
             )?,
             // Room for at least one body of the largest size.
             drain_timeout: Duration::from_millis(positive(
                 "limits.drain_timeout_ms",
-                self.limits.drain_timeout_ms.unwrap_or(30_000),
+                self.limits.server.drain_timeout_ms.unwrap_or(30_000),
             )?),
             max_buffered_body_bytes: positive(
                 "limits.max_buffered_body_mb",
-                self.limits.max_buffered_body_mb.unwrap_or(256),
+                self.limits.server.max_buffered_body_mb.unwrap_or(256),
             )?
             .saturating_mul(1 << 20)
             .max(max_body_bytes),
@@ -422,6 +284,7 @@ fn validate_database_url(url: String) -> Result<String, SettingsError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::time::Duration;
 
     use super::*;
@@ -455,7 +318,10 @@ mod tests {
         let env = Layer {
             listen: Some("0.0.0.0:7000".into()),
             limits: LimitsLayer {
-                memory_mb: Some(48),
+                deployment: limits::DeploymentLimitsLayer {
+                    memory_mb: Some(48),
+                    ..Default::default()
+                },
                 ..LimitsLayer::default()
             },
             ..Layer::default()
@@ -489,6 +355,14 @@ mod tests {
     fn an_unknown_key_in_the_file_is_refused() {
         let err = Layer::from_toml("lisen = \"127.0.0.1:1\"").unwrap_err();
         assert!(err.contains("unknown field `lisen`"), "{err}");
+        // `[limits]` holds server and deployment keys side by side: a key
+        // that is neither is refused too, and both kinds are read.
+        let err = Layer::from_toml("[limits]\nmax_body_byte = 1").unwrap_err();
+        assert!(err.contains("unknown field `max_body_byte`"), "{err}");
+        let both = layer("[limits]\nmax_body_bytes = 7\nmax_rows = 9");
+        let both = both.resolve().unwrap();
+        assert_eq!(both.max_body_bytes, 7);
+        assert_eq!(both.policy.deployment("default", "x").limits.max_rows, 9);
     }
 
     #[test]

@@ -1,12 +1,54 @@
-//! The service's answer as an HTTP response, and the request as the
-//! service sees it.
+//! The conversions between HTTP and the service's WIT types: the request
+//! as the service sees it, its method, and its answer as an HTTP response.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::response::Response;
+use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 
 use super::error::ApiError;
 use crate::bindings::{self, Problem};
+
+/// The request as the service receives it: the matched route `template`
+/// and its `params`, the query decoded, headers as text (invalid UTF-8
+/// replaced), the whole body.
+pub fn wit_request(
+    parts: &Parts,
+    template: &str,
+    params: Vec<(String, String)>,
+    body: &Bytes,
+    tenant: &str,
+) -> bindings::Request {
+    bindings::Request {
+        method: wit_method(&parts.method),
+        path: parts.uri.path().to_string(),
+        route: template.to_string(),
+        params,
+        query: parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        tenant: tenant.to_string(),
+    }
+}
 
 pub fn problem_error(problem: Problem) -> ApiError {
     if !(400..=599).contains(&problem.status) {

@@ -2,13 +2,17 @@
 //! tenant, files in `<tenant>/` folders to that tenant. At start: restore
 //! what the records say is live, then deploy the files that changed while
 //! berth was down and take out the services whose files were removed. While
-//! running, the watcher calls [`Registry::sync_file`] for every file that
-//! changes.
+//! running, the watcher ([`watch`]) calls [`Registry::sync_file`] for every
+//! file that changes. Files are known by their absolute path.
+
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{DEFAULT_TENANT, DeployRequest, Registry, Source, digest};
+pub use watch::watch;
+
+use super::{DEFAULT_TENANT, DeployRequest, Registry, Source};
 
 /// What loading at start did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,6 +43,20 @@ pub enum FileOutcome {
     Refused,
     Unchanged,
     Removed(Option<String>),
+}
+
+/// `path` made absolute the way the plugins directory is (its folder
+/// canonicalized when it still exists), for paths recorded relative to the
+/// working directory by earlier versions.
+pub fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let folder = path.parent().and_then(|p| std::fs::canonicalize(p).ok());
+    match (folder, path.file_name()) {
+        (Some(folder), Some(name)) => folder.join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
 }
 
 pub fn is_plugin_file(path: &Path) -> bool {
@@ -86,7 +104,7 @@ impl Registry {
         // Removals first, so that a service whose file moved is free to be
         // deployed from its new place.
         for seen in self.host_db.files_seen().await.unwrap_or_default() {
-            let path = PathBuf::from(seen);
+            let path = self.absolute_record(&seen).await;
             if !files.contains(&path) {
                 self.sync_file(dir, &path, Trigger::Startup).await;
             }
@@ -125,7 +143,13 @@ impl Registry {
                 return FileOutcome::Refused;
             }
         };
-        let digest = digest(&bytes);
+        let request = DeployRequest::new(
+            &tenant,
+            None,
+            Arc::from(bytes),
+            Source::File(path.to_path_buf()),
+        );
+        let digest = request.digest.clone();
         let unchanged = match trigger {
             Trigger::Startup => seen.as_ref().is_some_and(|(d, _)| *d == digest),
             Trigger::Changed => self.snapshot().tenant(&tenant).is_some_and(|t| {
@@ -143,20 +167,17 @@ impl Registry {
             tracing::error!(file = %path.display(), %error, "cannot create the tenant of a plugin folder");
             return FileOutcome::Refused;
         }
-        let result = self
-            .deploy(DeployRequest {
-                tenant: tenant.clone(),
-                name: None,
-                bytes: Arc::from(bytes),
-                source: Source::File(path.to_path_buf()),
-            })
-            .await;
-        let (service, outcome) = match result {
+        let (service, outcome) = match self.deploy(request).await {
             Ok(report) => (
                 Some(report.name.clone()),
                 FileOutcome::Deployed(report.name),
             ),
-            Err(_) => (None, FileOutcome::Refused),
+            // What was live stays live, and still comes from this file:
+            // removing it must take that service out.
+            Err(_) => (
+                seen.as_ref().and_then(|(_, service)| service.clone()),
+                FileOutcome::Refused,
+            ),
         };
         if let Some(service) = &service
             && let Some((_, Some(previous))) = &seen
@@ -173,6 +194,25 @@ impl Registry {
             tracing::warn!(%error, "cannot record the plugin file");
         }
         outcome
+    }
+
+    /// The path of a plugin file record, made absolute (see [`absolute`])
+    /// and the record renamed when it was relative.
+    async fn absolute_record(&self, key: &str) -> PathBuf {
+        let recorded = Path::new(key);
+        let path = absolute(recorded);
+        if path != recorded
+            && let Ok(Some((digest, service))) = self.host_db.file_seen(key).await
+        {
+            let renamed = self
+                .host_db
+                .set_file_seen(&path.display().to_string(), &digest, service.as_deref())
+                .await;
+            if renamed.is_ok() {
+                let _ = self.host_db.forget_file(key).await;
+            }
+        }
+        path
     }
 
     async fn file_removed(
@@ -200,7 +240,7 @@ impl Registry {
             .is_some_and(|d| d.source == Source::File(path.to_path_buf()));
         if from_file
             && let Err(error) = self
-                .undeploy(tenant, service, &Source::File(path.to_path_buf()))
+                .undeploy(tenant, service, Source::File(path.to_path_buf()))
                 .await
         {
             tracing::error!(tenant, service, %error, "cannot undeploy the service of a removed file");

@@ -14,8 +14,8 @@ use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo, Postgres}
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use crate::bindings::berth::service::database::{Error, Rows, Value};
-use crate::db::errors::guest_error;
-use crate::db::namespace::ResultLimits;
+use crate::capabilities::database::backend::ResultLimits;
+use crate::capabilities::database::errors::guest_error;
 
 pub type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 

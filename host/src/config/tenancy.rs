@@ -5,8 +5,8 @@
 use http::{HeaderMap, HeaderName, header};
 use serde::Deserialize;
 
-use crate::registry::DEFAULT_TENANT;
-use crate::settings::{SettingsError, invalid};
+use super::names::DEFAULT_TENANT;
+use super::{SettingsError, invalid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

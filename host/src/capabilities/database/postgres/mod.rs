@@ -11,48 +11,31 @@ pub mod names;
 mod provision;
 mod quota;
 mod session;
+mod tx;
 mod values;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
 
-use super::errors::guest_error;
-use super::migrate::{MigrationError, apply_postgres};
-use super::namespace::{
-    ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, NamespaceLimits, ResultLimits,
+use super::backend::{
+    ACQUIRE_TIMEOUT, Backend, BackendTx, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits,
 };
-use crate::bindings::Migration;
+use super::errors::guest_error;
+use super::limits::{LiveLimits, NamespaceLimits};
+use super::migrate::{MigrationError, apply_postgres};
 use crate::bindings::berth::service::database::{Error, Rows, Value};
+use crate::bindings::{Dialect, Migration};
 pub use names::role_prefix;
 pub use provision::Provisioner;
 use quota::Quota;
+use tx::{PgTx, REAPER_SLACK, bounded};
 use values::{bind_pg, read_pg_rows};
-
-/// Time given to PostgreSQL's own statement timeout before the host ends
-/// the statement itself (the guest may have raised its timeout with `SET`).
-const REAPER_SLACK: Duration = Duration::from_secs(1);
-
-/// A write refused in a transaction made read-only by a full quota, said
-/// as such.
-fn over_quota(quota: Option<u64>, error: Error) -> Error {
-    match (quota, error) {
-        (Some(max), Error::InvalidQuery(message) | Error::Other(message))
-            if message.contains("read-only transaction") =>
-        {
-            Error::LimitExceeded(format!(
-                "the namespace is over its size quota of {} MiB: writes are refused until \
-                 data is deleted (DELETE, TRUNCATE or DROP outside a transaction; only DROP \
-                 once it is more than a quarter over) ({message})",
-                max >> 20
-            ))
-        }
-        (_, other) => other,
-    }
-}
 
 /// A namespace on PostgreSQL.
 #[derive(Debug)]
@@ -64,6 +47,7 @@ pub struct PgNamespace {
     schema: String,
     database: String,
     quota: Arc<Quota>,
+    limits: Arc<LiveLimits>,
 }
 
 impl PgNamespace {
@@ -71,7 +55,7 @@ impl PgNamespace {
         provisioner: &Provisioner,
         (schema, role): (&str, &str),
         password: &str,
-        limits: &NamespaceLimits,
+        limits: Arc<LiveLimits>,
     ) -> PgNamespace {
         let options = provisioner
             .options
@@ -92,7 +76,8 @@ impl PgNamespace {
             role: Arc::from(role),
             schema: schema.to_string(),
             database: provisioner.database.clone(),
-            quota: Quota::new(limits.max_database_bytes),
+            quota: Quota::new(limits.get().max_database_bytes),
+            limits,
         }
     }
 
@@ -119,18 +104,22 @@ impl PgNamespace {
         self.quota.restricts(sql)
     }
 
-    pub async fn query(
+    fn timeout(&self) -> Duration {
+        self.limits.get().statement_timeout
+    }
+
+    async fn run_query(
         &self,
         sql: &str,
         params: Vec<Value>,
         limits: ResultLimits,
-        timeout: Duration,
     ) -> Result<Rows, Error> {
+        let timeout = self.timeout();
         if self.read_only(sql) {
-            let mut tx = self.begin(timeout).await?;
+            let mut tx = self.run_begin().await?;
             let rows = tx.query(sql, params, limits).await;
             // Read-only: nothing to keep; the statement's own outcome counts.
-            let _ = tx.rollback().await;
+            let _ = Box::new(tx).rollback().await;
             return rows;
         }
         bounded(&self.admin, &self.role, timeout, async {
@@ -140,16 +129,12 @@ impl PgNamespace {
         .await
     }
 
-    pub async fn execute(
-        &self,
-        sql: &str,
-        params: Vec<Value>,
-        timeout: Duration,
-    ) -> Result<u64, Error> {
+    async fn run_execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
+        let timeout = self.timeout();
         if self.read_only(sql) {
-            let mut tx = self.begin(timeout).await?;
+            let mut tx = self.run_begin().await?;
             let changed = tx.execute(sql, params).await;
-            let _ = tx.rollback().await;
+            let _ = Box::new(tx).rollback().await;
             return changed;
         }
         bounded(&self.admin, &self.role, timeout, async {
@@ -165,7 +150,8 @@ impl PgNamespace {
 
     /// Opens a transaction; read-only (with its snapshot taken, so that the
     /// service cannot switch it back) while the namespace is over quota.
-    pub async fn begin(&self, timeout: Duration) -> Result<PgTx, Error> {
+    async fn run_begin(&self) -> Result<PgTx, Error> {
+        let timeout = self.timeout();
         let read_only = self.read_only("");
         let tx = if read_only {
             let mut tx = self
@@ -195,12 +181,8 @@ impl PgNamespace {
     /// time: the host holds the namespace's row in its records (a lock no
     /// service can take or wait out) while they run, and ends them at
     /// `migration_timeout`, whatever they `SET`.
-    pub async fn migrate(
-        &self,
-        migrations: &[Migration],
-        limits: &NamespaceLimits,
-    ) -> Result<Vec<u32>, MigrationError> {
-        let timeout = limits.migration_timeout;
+    async fn run_migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, MigrationError> {
+        let timeout = self.limits.get().migration_timeout;
         let mut lock = provision::admin_tx(&self.admin).await?;
         sqlx::query("SELECT 1 FROM pg_namespaces WHERE role_name = $1 FOR UPDATE")
             .bind(&*self.role)
@@ -235,110 +217,52 @@ impl PgNamespace {
         lock.commit().await?;
         applied
     }
+}
 
-    pub async fn close(&self) {
-        self.pool.close().await;
+impl Backend for PgNamespace {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
     }
-}
 
-/// Runs `work` as `role`, ending the role's statements that outlive
-/// `timeout`.
-async fn bounded<T>(
-    admin: &PgPool,
-    role: &str,
-    timeout: Duration,
-    work: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match tokio::time::timeout(timeout + REAPER_SLACK, work).await {
-        Ok(result) => result,
-        Err(_) => {
-            reap(admin, role, timeout).await;
-            Err(Error::LimitExceeded(format!(
-                "the statement ran past {timeout:?} and was ended"
-            )))
-        }
-    }
-}
-
-/// Ends `role`'s statements running longer than `timeout`: the guest cannot
-/// escape this with `SET statement_timeout`, as it runs as the host.
-async fn reap(admin: &PgPool, role: &str, timeout: Duration) {
-    let result = sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE usename = $1 AND state <> 'idle' AND now() - query_start > make_interval(secs => $2)",
-    )
-    .bind(role)
-    .bind(timeout.as_secs_f64())
-    .execute(admin)
-    .await;
-    match result {
-        Ok(done) => tracing::warn!(
-            role,
-            ended = done.rows_affected(),
-            "ended runaway statements"
-        ),
-        Err(error) => tracing::error!(role, %error, "cannot end runaway statements"),
-    }
-}
-
-/// An open transaction on a PostgreSQL namespace.
-pub struct PgTx {
-    tx: sqlx::Transaction<'static, Postgres>,
-    admin: PgPool,
-    role: Arc<str>,
-    timeout: Duration,
-    /// The quota, in bytes, when the transaction is read-only for it.
-    quota: Option<u64>,
-}
-
-impl PgTx {
-    pub async fn query(
-        &mut self,
-        sql: &str,
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
         params: Vec<Value>,
         limits: ResultLimits,
-    ) -> Result<Rows, Error> {
-        let PgTx {
-            tx,
-            admin,
-            role,
-            timeout,
-            quota,
-        } = self;
-        bounded(admin, role, *timeout, async move {
-            let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
-            read_pg_rows(query.fetch(&mut **tx), limits).await
-        })
-        .await
-        .map_err(|e| over_quota(*quota, e))
+    ) -> BoxFuture<'a, Result<Rows, Error>> {
+        self.run_query(sql, params, limits).boxed()
     }
 
-    pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        let PgTx {
-            tx,
-            admin,
-            role,
-            timeout,
-            quota,
-        } = self;
-        bounded(admin, role, *timeout, async move {
-            let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
-            Ok(query
-                .execute(&mut **tx)
-                .await
-                .map_err(guest_error)?
-                .rows_affected())
-        })
-        .await
-        .map_err(|e| over_quota(*quota, e))
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<u64, Error>> {
+        self.run_execute(sql, params).boxed()
     }
 
-    pub async fn commit(self) -> Result<(), Error> {
-        self.tx.commit().await.map_err(guest_error)
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn BackendTx>, Error>> {
+        async move { Ok(Box::new(self.run_begin().await?) as Box<dyn BackendTx>) }.boxed()
     }
 
-    pub async fn rollback(self) -> Result<(), Error> {
-        self.tx.rollback().await.map_err(guest_error)
+    fn migrate<'a>(
+        &'a self,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Vec<u32>, MigrationError>> {
+        self.run_migrate(migrations).boxed()
+    }
+
+    fn limits_changed<'a>(&'a self, limits: &'a NamespaceLimits) -> BoxFuture<'a, ()> {
+        async move {
+            if let Err(error) = self.set_limits(limits).await {
+                tracing::warn!(%error, "cannot change the limits of a namespace role");
+            }
+        }
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.pool.close().boxed()
     }
 }
 

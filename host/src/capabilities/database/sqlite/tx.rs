@@ -9,11 +9,14 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+
 use super::host_tx_prelude;
+use super::values::{bind_sqlite, read_sqlite_rows};
 use crate::bindings::berth::service::database::{Error, Rows, Value};
-use crate::db::errors::guest_error;
-use crate::db::namespace::ResultLimits;
-use crate::db::values::{bind_sqlite, read_sqlite_rows};
+use crate::capabilities::database::backend::{BackendTx, ResultLimits};
+use crate::capabilities::database::errors::guest_error;
 
 pub struct SqliteTx {
     /// `None` once finished.
@@ -75,7 +78,7 @@ impl SqliteTx {
         }
     }
 
-    pub async fn query(
+    async fn run_query(
         &mut self,
         sql: &str,
         params: Vec<Value>,
@@ -90,7 +93,7 @@ impl SqliteTx {
         result
     }
 
-    pub async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
+    async fn run_execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
         self.still_open()?;
         let query = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
         let result = query
@@ -104,7 +107,7 @@ impl SqliteTx {
         result
     }
 
-    pub async fn commit(mut self) -> Result<(), Error> {
+    async fn finish_commit(mut self) -> Result<(), Error> {
         self.still_open()?;
         control(self.connection(), "COMMIT")
             .await
@@ -113,7 +116,7 @@ impl SqliteTx {
         Ok(())
     }
 
-    pub async fn rollback(mut self) -> Result<(), Error> {
+    async fn finish_rollback(mut self) -> Result<(), Error> {
         if self.ended.is_none() {
             control(self.connection(), "ROLLBACK")
                 .await
@@ -121,6 +124,33 @@ impl SqliteTx {
         }
         self.conn = None;
         Ok(())
+    }
+}
+
+impl BackendTx for SqliteTx {
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+        limits: ResultLimits,
+    ) -> BoxFuture<'a, Result<Rows, Error>> {
+        self.run_query(sql, params, limits).boxed()
+    }
+
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<u64, Error>> {
+        self.run_execute(sql, params).boxed()
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        (*self).finish_commit().boxed()
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        (*self).finish_rollback().boxed()
     }
 }
 

@@ -10,10 +10,16 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
+use std::sync::Arc;
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+
 use super::names::{NAMES_SECRET, legacy_names, names};
 use super::{PgNamespace, harden};
+use crate::capabilities::database::backend::{Backend, MAX_CONNECTIONS, Store};
+use crate::capabilities::database::limits::LiveLimits;
 use crate::db::HostDb;
-use crate::db::namespace::{MAX_CONNECTIONS, NamespaceLimits};
 use crate::db::secrets::Key;
 
 /// How long the host waits for a lock on its own records before it gives
@@ -75,7 +81,7 @@ impl Provisioner {
         &self,
         tenant: &str,
         service: &str,
-        limits: &NamespaceLimits,
+        limits: Arc<LiveLimits>,
     ) -> anyhow::Result<PgNamespace> {
         let (schema, role) = names(&self.key, &self.database, tenant, service);
         let mut tx = admin_tx(&self.admin).await?;
@@ -104,8 +110,9 @@ impl Provisioner {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        let now = limits.get();
         let namespace = PgNamespace::connect(self, (&schema, &role), &password, limits);
-        namespace.set_limits(limits).await?;
+        namespace.set_limits(&now).await?;
         Ok(namespace)
     }
 
@@ -257,6 +264,20 @@ impl Provisioner {
             }
         }
         Ok(())
+    }
+}
+
+impl Store for Provisioner {
+    fn open<'a>(
+        &'a self,
+        tenant: &'a str,
+        service: &'a str,
+        limits: Arc<LiveLimits>,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn Backend>>> {
+        async move {
+            Ok(Box::new(self.namespace(tenant, service, limits).await?) as Box<dyn Backend>)
+        }
+        .boxed()
     }
 }
 

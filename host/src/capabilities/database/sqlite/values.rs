@@ -5,9 +5,9 @@ use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use super::errors::guest_error;
-use super::namespace::ResultLimits;
 use crate::bindings::berth::service::database::{Error, Rows, Value};
+use crate::capabilities::database::backend::ResultLimits;
+use crate::capabilities::database::errors::guest_error;
 
 pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 

@@ -6,52 +6,42 @@
 mod allowlist;
 mod authorizer;
 mod guard;
+mod namespace;
 mod tx;
+pub(crate) mod values;
 mod wal;
 
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use libsqlite3_sys as ffi;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
 #[cfg(test)]
 use allowlist::{ALLOWED_FUNCTIONS, ALLOWED_MODULES, DENIED_FUNCTIONS};
 pub use authorizer::Speaker;
 pub use guard::{Guard, host_tx_prelude};
+pub use namespace::SqliteStore;
 pub use tx::SqliteTx;
 pub use wal::WalWatch;
-
-/// WAL, a busy timeout, foreign keys, temporary data in memory (bounded by
-/// the process-wide heap limit, see [`limit_heap`]).
-pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
-    options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true)
-        .pragma("temp_store", "memory")
-}
 
 /// A namespace's connections: temporary data (sorts, temporary b-trees)
 /// spills to files beyond the page cache rather than growing the host's
 /// memory, and the write-ahead log is truncated back after checkpoints.
 pub fn namespace_options(path: &Path) -> SqliteConnectOptions {
-    tune(SqliteConnectOptions::new().filename(path))
+    crate::db::host::tune(SqliteConnectOptions::new().filename(path))
         .pragma("temp_store", "file")
         .pragma("cache_size", "-2000")
         .pragma("journal_size_limit", (16u64 << 20).to_string())
 }
 
 /// The most one SQL text may be, in bytes (a migration's script included).
-pub const MAX_SQL_BYTES: i32 = 1 << 20;
+const MAX_SQL_BYTES: i32 = super::backend::MAX_SQL_BYTES as i32;
 /// The most parameters one statement may bind.
-pub const MAX_PARAMETERS: i32 = 10_000;
+const MAX_PARAMETERS: i32 = super::backend::MAX_PARAMETERS as i32;
 
 /// The size bounds of one namespace's connections.
 #[derive(Debug, Clone)]

@@ -1,0 +1,104 @@
+//! What a database behind the capability does, whichever it is: SQLite
+//! (`sqlite/`) or PostgreSQL (`postgres/`). A [`Store`] opens the namespace
+//! of a tenant × service; a [`Backend`] runs the service's statements in
+//! it; a [`BackendTx`] is one open transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::limits::{LiveLimits, NamespaceLimits};
+use super::migrate::MigrationError;
+use crate::bindings::berth::service::database::{Error, Rows, Value};
+use crate::bindings::{Dialect, Migration};
+
+/// The most one SQL text may be, in bytes.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+/// The most parameters one statement may bind (on either database).
+pub const MAX_PARAMETERS: usize = 10_000;
+/// Connections one namespace may hold at once.
+pub const MAX_CONNECTIONS: u32 = 4;
+/// How long an unused connection stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a statement waits for a connection before the database counts
+/// as unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bounds on what one query may return.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultLimits {
+    pub max_rows: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for ResultLimits {
+    fn default() -> Self {
+        ResultLimits {
+            max_rows: 10_000,
+            max_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Where namespaces live: opens (and creates) one.
+pub trait Store: Send + Sync {
+    fn open<'a>(
+        &'a self,
+        tenant: &'a str,
+        service: &'a str,
+        limits: Arc<LiveLimits>,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn Backend>>>;
+}
+
+/// One namespace's database.
+pub trait Backend: Send + Sync {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement that returns rows.
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Vec<Value>,
+        limits: ResultLimits,
+    ) -> BoxFuture<'a, Result<Rows, Error>>;
+
+    /// Runs a statement; the rows it changed.
+    fn execute<'a>(&'a self, sql: &'a str, params: Vec<Value>)
+    -> BoxFuture<'a, Result<u64, Error>>;
+
+    /// Opens a transaction.
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn BackendTx>, Error>>;
+
+    /// Applies the migrations not applied yet.
+    fn migrate<'a>(
+        &'a self,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Vec<u32>, MigrationError>>;
+
+    /// The limits changed (a redeploy): what the database itself holds of
+    /// them follows.
+    fn limits_changed<'a>(&'a self, limits: &'a NamespaceLimits) -> BoxFuture<'a, ()>;
+
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// An open transaction; dropped, it is rolled back.
+pub trait BackendTx: Send {
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+        limits: ResultLimits,
+    ) -> BoxFuture<'a, Result<Rows, Error>>;
+
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<u64, Error>>;
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+}

@@ -1,0 +1,88 @@
+//! Metrics: the Prometheus recorder, process-wide (the `metrics` facade has
+//! one global recorder, so it is installed once and shared by every
+//! application in the process), and the handles each route records into.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("the latency buckets are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+/// The metric handles of one route of one deployment, registered once, so
+/// that recording a request allocates nothing. Requests the host answers
+/// before a route matched count under the tenant with an empty service and
+/// route (see [`unrouted`]).
+#[derive(Debug)]
+pub struct RouteMetrics {
+    labels: Vec<(&'static str, String)>,
+    duration: metrics::Histogram,
+    requests: std::sync::Mutex<Vec<(u16, &'static str, metrics::Counter)>>,
+}
+
+/// The handles for requests of `tenant` (a real one, or `""`) that matched
+/// no route: labels stay bounded whatever paths or tenants clients send.
+pub fn unrouted(tenant: &str) -> std::sync::Arc<RouteMetrics> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    static UNROUTED: OnceLock<Mutex<HashMap<String, Arc<RouteMetrics>>>> = OnceLock::new();
+    UNROUTED
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("metrics map poisoned")
+        .entry(tenant.to_string())
+        .or_insert_with(|| Arc::new(RouteMetrics::new(tenant, "", "")))
+        .clone()
+}
+
+impl RouteMetrics {
+    pub fn new(tenant: &str, service: &str, route: &str) -> RouteMetrics {
+        let labels = vec![
+            ("tenant", tenant.to_string()),
+            ("service", service.to_string()),
+            ("route", route.to_string()),
+        ];
+        RouteMetrics {
+            duration: metrics::histogram!("berth_request_duration_seconds", &labels),
+            labels,
+            requests: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts one answer: its status, and `outcome` — `served` when the
+    /// service answered, else the error code of the host's answer
+    /// (`overloaded`, `tenant_quota`, `validation_error`, `not_found`, …).
+    pub fn record(&self, status: u16, outcome: &'static str, elapsed: std::time::Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+        let mut requests = self.requests.lock().expect("metrics lock poisoned");
+        if let Some((_, _, counter)) = requests
+            .iter()
+            .find(|(s, o, _)| *s == status && *o == outcome)
+        {
+            counter.increment(1);
+            return;
+        }
+        let mut labels = self.labels.clone();
+        labels.push(("status", status.to_string()));
+        labels.push(("outcome", outcome.to_string()));
+        let counter = metrics::counter!("berth_requests_total", &labels);
+        counter.increment(1);
+        requests.push((status, outcome, counter));
+    }
+}
