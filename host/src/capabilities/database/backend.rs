@@ -41,6 +41,77 @@ impl Default for ResultLimits {
     }
 }
 
+/// The rows of one query as they are read, refused (not truncated) as
+/// soon as they pass the [`ResultLimits`]: the caller then stops reading.
+pub struct RowCollector {
+    limits: ResultLimits,
+    rows: Rows,
+    bytes: u64,
+}
+
+impl RowCollector {
+    pub fn new(limits: ResultLimits) -> RowCollector {
+        RowCollector {
+            limits,
+            rows: Rows {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            },
+            bytes: 0,
+        }
+    }
+
+    /// The column names, once: whether they were still unknown.
+    pub fn first_row(&mut self, columns: impl FnOnce() -> Vec<String>) -> bool {
+        let first = self.rows.rows.is_empty() && self.rows.columns.is_empty();
+        if first {
+            self.rows.columns = columns();
+        }
+        first
+    }
+
+    pub fn columns(&self) -> usize {
+        self.rows.columns.len()
+    }
+
+    /// Whether one more row may be read: checked before decoding it.
+    pub fn room(&self) -> Result<(), Error> {
+        if self.rows.rows.len() as u64 >= self.limits.max_rows {
+            return Err(Error::LimitExceeded(format!(
+                "a query may return at most {} rows",
+                self.limits.max_rows
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a decoded row, counting its bytes.
+    pub fn push(&mut self, values: Vec<Value>) -> Result<(), Error> {
+        self.bytes += values.iter().map(size_of_value).sum::<u64>();
+        if self.bytes > self.limits.max_bytes {
+            return Err(Error::LimitExceeded(format!(
+                "a query may return at most {} bytes",
+                self.limits.max_bytes
+            )));
+        }
+        self.rows.rows.push(values);
+        Ok(())
+    }
+
+    pub fn finish(self) -> Rows {
+        self.rows
+    }
+}
+
+/// What a value counts for against the byte limit.
+fn size_of_value(value: &Value) -> u64 {
+    match value {
+        Value::Text(t) => t.len() as u64 + 8,
+        Value::Blob(b) => b.len() as u64 + 8,
+        _ => 8,
+    }
+}
+
 /// Where namespaces live: opens (and creates) one.
 pub trait Store: Send + Sync {
     fn open<'a>(

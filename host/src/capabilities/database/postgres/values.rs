@@ -14,7 +14,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo, Postgres}
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use crate::bindings::berth::service::database::{Error, Rows, Value};
-use crate::capabilities::database::backend::ResultLimits;
+use crate::capabilities::database::backend::{ResultLimits, RowCollector};
 use crate::capabilities::database::errors::guest_error;
 
 pub type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -50,39 +50,16 @@ pub async fn read_pg_rows<'e>(
     mut stream: impl futures_util::Stream<Item = Result<PgRow, sqlx::Error>> + Unpin + 'e,
     limits: ResultLimits,
 ) -> Result<Rows, Error> {
-    let mut columns: Vec<String> = Vec::new();
-    let mut rows = Vec::new();
-    let mut bytes: u64 = 0;
+    let mut rows = RowCollector::new(limits);
     while let Some(row) = stream.try_next().await.map_err(guest_error)? {
-        if columns.is_empty() {
-            columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-        }
-        if rows.len() as u64 >= limits.max_rows {
-            return Err(Error::LimitExceeded(format!(
-                "a query may return at most {} rows",
-                limits.max_rows
-            )));
-        }
-        let values = (0..columns.len())
+        rows.first_row(|| row.columns().iter().map(|c| c.name().to_string()).collect());
+        rows.room()?;
+        let values = (0..rows.columns())
             .map(|i| pg_value(&row, i))
             .collect::<Result<Vec<_>, _>>()?;
-        bytes += values
-            .iter()
-            .map(|v| match v {
-                Value::Text(t) => t.len() as u64 + 8,
-                Value::Blob(b) => b.len() as u64 + 8,
-                _ => 8,
-            })
-            .sum::<u64>();
-        if bytes > limits.max_bytes {
-            return Err(Error::LimitExceeded(format!(
-                "a query may return at most {} bytes",
-                limits.max_bytes
-            )));
-        }
-        rows.push(values);
+        rows.push(values)?;
     }
-    Ok(Rows { columns, rows })
+    Ok(rows.finish())
 }
 
 /// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in Unix seconds.

@@ -6,7 +6,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use crate::bindings::berth::service::database::{Error, Rows, Value};
-use crate::capabilities::database::backend::ResultLimits;
+use crate::capabilities::database::backend::{ResultLimits, RowCollector};
 use crate::capabilities::database::errors::guest_error;
 
 pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -28,46 +28,23 @@ pub async fn read_sqlite_rows<'e>(
     mut stream: impl futures_util::Stream<Item = Result<SqliteRow, sqlx::Error>> + Unpin + 'e,
     limits: ResultLimits,
 ) -> Result<Rows, Error> {
-    let mut columns: Vec<String> = Vec::new();
+    let mut rows = RowCollector::new(limits);
     let mut boolean: Vec<bool> = Vec::new();
-    let mut rows = Vec::new();
-    let mut bytes: u64 = 0;
     while let Some(row) = stream.try_next().await.map_err(guest_error)? {
-        if columns.is_empty() {
-            columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+        if rows.first_row(|| row.columns().iter().map(|c| c.name().to_string()).collect()) {
             boolean = row
                 .columns()
                 .iter()
                 .map(|c| c.type_info().name().eq_ignore_ascii_case("BOOLEAN"))
                 .collect();
         }
-        if rows.len() as u64 >= limits.max_rows {
-            return Err(Error::LimitExceeded(format!(
-                "a query may return at most {} rows",
-                limits.max_rows
-            )));
-        }
-        let values = (0..columns.len())
+        rows.room()?;
+        let values = (0..rows.columns())
             .map(|i| sqlite_value(&row, i, boolean[i]))
             .collect::<Result<Vec<_>, _>>()?;
-        bytes += values.iter().map(size_of_value).sum::<u64>();
-        if bytes > limits.max_bytes {
-            return Err(Error::LimitExceeded(format!(
-                "a query may return at most {} bytes",
-                limits.max_bytes
-            )));
-        }
-        rows.push(values);
+        rows.push(values)?;
     }
-    Ok(Rows { columns, rows })
-}
-
-fn size_of_value(value: &Value) -> u64 {
-    match value {
-        Value::Text(t) => t.len() as u64 + 8,
-        Value::Blob(b) => b.len() as u64 + 8,
-        _ => 8,
-    }
+    Ok(rows.finish())
 }
 
 /// Converts by the storage class of each value (SQLite is dynamically
