@@ -155,12 +155,12 @@ async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError> {
 /// The path parameters of a service route: `{name}` and, outside the
 /// default tenant, `{tenant}`.
 #[derive(Debug, Default, Deserialize)]
-struct Target {
+struct ServicePath {
     tenant: Option<String>,
     name: Option<String>,
 }
 
-impl Target {
+impl ServicePath {
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
     }
@@ -178,9 +178,9 @@ impl Target {
 
 async fn list(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
 ) -> Result<Json<Value>, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let services: Vec<ServiceView> = views(&state)
         .await?
@@ -192,9 +192,9 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
 ) -> Result<Json<ServiceView>, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     views(&state)
         .await?
@@ -206,10 +206,10 @@ async fn show(
 
 async fn deploy(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let name = target.name().to_string();
     validate_service_name(&name).map_err(ApiError::InvalidName)?;
@@ -223,9 +223,9 @@ async fn deploy(
 
 async fn rollback(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
 ) -> Result<Json<Value>, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let report = state.registry.rollback(tenant, target.name()).await?;
     Ok(Json(json!({ "deployed": report })))
@@ -233,9 +233,9 @@ async fn rollback(
 
 async fn undeploy(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
 ) -> Result<StatusCode, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     state
         .registry
@@ -251,10 +251,10 @@ struct HistoryQuery {
 
 async fn history(
     State(state): State<AppState>,
-    target: Option<Path<Target>>,
+    path: Option<Path<ServicePath>>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let target = target.map(|Path(t)| t).unwrap_or_default();
+    let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let limit = query.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
     let records = state

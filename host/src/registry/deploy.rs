@@ -152,7 +152,7 @@ impl Registry {
         // if its manifest asks for it.
         let unprivileged = self
             .runtime
-            .prepare(&component, false)
+            .link(&component, false)
             .map_err(DeployError::NotAService)?;
         let manifest = self.describe(&unprivileged).await?;
         let name = name.unwrap_or(&manifest.name).to_string();
@@ -165,7 +165,7 @@ impl Registry {
         let outbound = manifest.capabilities.contains(&Capability::OutboundHttp);
         let pre = if outbound {
             self.runtime
-                .prepare(&component, true)
+                .link(&component, true)
                 .map_err(DeployError::NotAService)?
         } else {
             unprivileged

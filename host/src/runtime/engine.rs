@@ -168,7 +168,7 @@ impl Runtime {
     /// imports it anyway (a library it links may) gets it, bounded like
     /// every host resource, with an empty allow-list (wasmtime cannot stub
     /// it out: its types are shared with `wasi:io`).
-    pub fn prepare(
+    pub fn link(
         &self,
         component: &Component,
         outbound_http: bool,
