@@ -371,6 +371,82 @@ def clients(workdir, databases, settings):
     return results
 
 
+# The same workloads written in each language, on one berth (SQLite), next to
+# FastAPI: (workload, language, component, path). A row is skipped when its
+# component was not built.
+LANGUAGE_ROWS = [
+    ("hello", "Rust", "hello", "/hello/bench"),
+    ("hello", "Python", "hello-py", "/hello-py/bench"),
+    ("hello", "JavaScript", "hello-js", "/hello-js/bench"),
+    ("items read", "Rust", "items", "/items/42"),
+    ("items read", "Python", "items-py", "/items-py/42"),
+    ("items read", "JavaScript", "items-js", "/items-js/42"),
+]
+FASTAPI_PATHS = {"hello": "/hello/bench", "items read": "/items/42"}
+
+
+def built(name):
+    return os.path.exists(os.path.join(COMPONENTS, "examples", name + ".wasm"))
+
+
+def languages(workdir, databases, settings):
+    """Per language: size, deploy time (compiling, then from the compile
+    cache), idle memory per deployment, then hello and items read alternating
+    with FastAPI."""
+    log("languages")
+    rows = [row for row in LANGUAGE_ROWS if built(row[2])]
+    server = start_berth(workdir, "languages")
+    port = free_port()
+    fastapi = Server(
+        "fastapi",
+        [os.path.join(VENV, "bin", "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2", "--log-level", "warning", "--no-access-log"],
+        env={"DATABASE_URL": databases.url("fastapi", "sqlite")},
+        port=port, cwd=os.path.join(ROOT, "bench", "fastapi"), cpus=None, ready_path="/hello/x")
+    components = {}
+    try:
+        fastapi.wait_ready()
+        seed(fastapi)
+        for _, language, name, path in rows:
+            if name in components:
+                continue
+            wasm = component(name)
+            before = server.rss()
+            started = time.monotonic()
+            deploy(server, name, wasm)
+            compiled = time.monotonic() - started
+            prefix = "/" + name
+            if name.startswith("items"):
+                for i in range(100):
+                    status, _ = http("POST", server.url + prefix, dict(ITEM, name=f"seed {i}"))
+                    if status != 201:
+                        raise RuntimeError(f"seeding {name} failed with {status}")
+            for _ in range(20):
+                http("GET", server.url + path)
+            idle = server.rss() - before
+            # The same bytes again under another name: compiled code from the cache.
+            started = time.monotonic()
+            deploy(server, name + "-again", wasm)
+            cached = time.monotonic() - started
+            components[name] = {"language": language, "size_mb": len(wasm) / 2**20, "deploy_ms": compiled * 1000,
+                                "cached_deploy_ms": cached * 1000, "idle_mb": idle / 2**20}
+        results = {"components": components, "workloads": {}}
+        for workload in FASTAPI_PATHS:
+            targets = [(f"berth {language}", server, path) for w, language, _, path in rows if w == workload]
+            targets.append(("FastAPI", fastapi, FASTAPI_PATHS[workload]))
+            runs = {label: [] for label, _, _ in targets}
+            for label, target, path in targets:
+                load(target, path, settings["warmup"], settings["connections"])
+            for _ in range(settings["rounds"]):
+                for label, target, path in targets:
+                    runs[label].append(load(target, path, settings["duration"], settings["connections"]))
+            results["workloads"][workload] = {label: median_result(r) for label, r in runs.items()}
+        return results
+    finally:
+        fastapi.stop()
+        server.stop()
+
+
 def cold_start(workdir, settings):
     log("cold start")
     results = {}
@@ -558,6 +634,19 @@ def report(results, settings, mode, command):
                     targets.append((f"{workload}: non-2xx at {count} clients", peers["berth"]["failed"], 0, "<="))
             targets.append((f"{workload}: goodput at {high} clients ÷ at {low}",
                             ratio(counts[high]["berth"]["goodput"], counts[low]["berth"]["goodput"]), 0.8, ">="))
+    if "languages" in results:
+        r = results["languages"]
+        lines += ["## Languages (one berth on SQLite, next to FastAPI)", "",
+                  "| component | language | size MiB | deploy ms (compiling) | deploy ms (cached) | idle RSS per deployment MiB |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for name, c in r["components"].items():
+            lines.append(f"| {name} | {c['language']} | {fmt(c['size_mb'], 1)} | {fmt(c['deploy_ms'])} | "
+                         f"{fmt(c['cached_deploy_ms'])} | {fmt(c['idle_mb'], 1)} |")
+        lines += ["", "| workload | peer | req/s | p50 ms | p99 ms | failed |", "|---|---|---:|---:|---:|---:|"]
+        for workload, peers in r["workloads"].items():
+            for label, m in peers.items():
+                lines.append(f"| {workload} | {label} | {fmt(m['rps'])} | {fmt(m['p50_ms'], 2)} | {fmt(m['p99_ms'], 2)} | {m['failed']} |")
+        lines.append("")
     if "cold_start" in results:
         lines += ["## Cold start (process start → first response of the last service)", "",
                   "| services | with compile cache ms | without ms | with ÷ without |", "|---|---:|---:|---:|"]
@@ -606,7 +695,7 @@ def report(results, settings, mode, command):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, fewer rounds (a few minutes)")
-    parser.add_argument("--only", default="", help="comma-separated: throughput,clients,cold,swap,density,epoch")
+    parser.add_argument("--only", default="", help="comma-separated: throughput,clients,languages,cold,swap,density,epoch")
     parser.add_argument("--postgres", default=os.environ.get("BERTH_BENCH_POSTGRES_URL",
                         f"postgres://{os.environ.get('USER', 'postgres')}@127.0.0.1:5432/postgres"))
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "RESULTS.md"))
@@ -639,6 +728,8 @@ def main():
             results["throughput"] = throughput(workdir, databases, settings, engines)
         if not only or "clients" in only:
             results["clients"] = clients(workdir, databases, settings)
+        if not only or "languages" in only:
+            results["languages"] = languages(workdir, databases, settings)
         if not only or "cold" in only:
             results["cold_start"] = cold_start(workdir, settings)
         if not only or "swap" in only:

@@ -50,7 +50,7 @@ impl Application {
             pooling: settings.pooling,
             max_instances: settings.max_instances,
             memory_bytes: settings.policy.max_memory_bytes(),
-            cache_dir: Some(settings.data_dir.join("cache")),
+            cache_dir: Some(settings.cache_dir.clone()),
             deadlines: settings.deadlines,
         })?);
         let namespaces = Arc::new(match host_db.pool() {

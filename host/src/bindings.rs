@@ -19,3 +19,19 @@ pub use self::berth::service::types::{
     Capability, Dialect, Manifest, Method, Migration, Problem, Request, Response, Route,
 };
 pub use self::exports::berth::service::handler::Guest as Handler;
+
+impl Method {
+    /// The method as a service sees it: `HEAD` is answered by `GET` routes
+    /// (the host drops the body).
+    pub fn from_http(method: &http::Method) -> Method {
+        match *method {
+            http::Method::GET | http::Method::HEAD => Method::Get,
+            http::Method::POST => Method::Post,
+            http::Method::PUT => Method::Put,
+            http::Method::PATCH => Method::Patch,
+            http::Method::DELETE => Method::Delete,
+            http::Method::OPTIONS => Method::Options,
+            ref other => Method::Other(other.as_str().to_string()),
+        }
+    }
+}

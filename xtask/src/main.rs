@@ -32,6 +32,8 @@ const TEST_COMPONENTS: &[&str] = &[
     "hostile-slow-migration",
     "hostile-pragma-migration",
     "hostile-recursive-schema",
+    "proxy",
+    "wasi-hello",
 ];
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
 const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";

@@ -107,6 +107,9 @@ layer! {
         /// Most instances one tenant may hold [default: half of max_instances].
         pub tenant_max_instances: u32,
         pub deadlines: bool,
+        /// Where compiled components are cached [default: <data dir>/cache].
+        /// Instances may share one: entries are keyed by digest and engine.
+        pub cache_dir: PathBuf,
     }
 }
 

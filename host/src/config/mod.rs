@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod macros;
+pub mod components;
 pub mod layer;
 pub mod limits;
 pub mod names;
@@ -122,6 +123,8 @@ pub struct Settings {
     pub max_instances: u32,
     /// Stop guests at their deadline (off only to measure its cost).
     pub deadlines: bool,
+    /// Where compiled components are cached.
+    pub cache_dir: PathBuf,
     /// How a request's tenant is found.
     pub tenancy: Tenancy,
     /// What applies to each tenant × service.
@@ -235,6 +238,10 @@ impl Layer {
             self.services,
             self.tenants,
         )?;
+        let cache_dir = self
+            .runtime
+            .cache_dir
+            .unwrap_or_else(|| data_dir.join("cache"));
         Ok(Settings {
             listen,
             data_dir,
@@ -250,6 +257,7 @@ impl Layer {
             pooling: self.runtime.pooling.unwrap_or(true),
             max_instances,
             deadlines: self.runtime.deadlines.unwrap_or(true),
+            cache_dir,
             tenancy: self.tenancy.resolve()?,
             policy: Arc::new(policy),
         })

@@ -1,12 +1,14 @@
 //! What applies to one tenant × service, resolved from the settings in this
 //! order (later wins): `[limits]` → `[services.<s>]` → `[tenants.<t>]` →
-//! `[tenants.<t>.services.<s>]`. Limits, settings, the mount prefix and the
-//! outbound hosts a deployment may reach all come from here.
+//! `[tenants.<t>.services.<s>]`. Limits, settings, the mount prefix, the
+//! outbound hosts a deployment may reach and the routes of a standard
+//! `wasi:http` component all come from here.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::components::ComponentConfig;
 use super::layer::LimitsLayer;
 use super::limits::{DeploymentLimitsLayer, Limits};
 use super::names::{DEFAULT_TENANT, validate_prefix, validate_tenant};
@@ -28,6 +30,11 @@ pub struct ServiceLayer {
     /// Drop `Set-Cookie` from the service's responses (tenants that share
     /// an origin, in header or path tenancy, share its cookies).
     pub strip_set_cookie: Option<bool>,
+    /// For a standard `wasi:http` component: its routes (see
+    /// [`super::components`]).
+    pub routes: Option<Vec<String>>,
+    /// For a standard `wasi:http` component: OpenAPI path items.
+    pub openapi: Option<toml::Table>,
 }
 
 impl ServiceLayer {
@@ -39,6 +46,8 @@ impl ServiceLayer {
             limits: self.limits.overlay(top.limits),
             allowed_outbound_hosts: top.allowed_outbound_hosts.or(self.allowed_outbound_hosts),
             strip_set_cookie: top.strip_set_cookie.or(self.strip_set_cookie),
+            routes: top.routes.or(self.routes),
+            openapi: top.openapi.or(self.openapi),
         }
     }
 }
@@ -87,6 +96,9 @@ pub struct DeploymentConfig {
     pub limits: Limits,
     pub outbound: AllowList,
     pub strip_set_cookie: bool,
+    /// What a standard `wasi:http` component deployed under this name
+    /// serves.
+    pub component: ComponentConfig,
 }
 
 /// The operator's configuration of tenants and services.
@@ -214,6 +226,13 @@ impl Policy {
             limits: limits.resolve()?,
             outbound,
             strip_set_cookie: service_layer.strip_set_cookie.unwrap_or(false),
+            component: ComponentConfig::resolve(
+                service_layer.routes.as_deref(),
+                service_layer.openapi.as_ref(),
+            )
+            .map_err(|message| {
+                invalid("services.<name>.routes", format!("{service}: {message}"))
+            })?,
         })
     }
 }

@@ -1,10 +1,11 @@
-//! The conversions between HTTP and the service's WIT types: the request
-//! as the service sees it, its method, and its answer as an HTTP response.
+//! The conversions between HTTP and what a component sees: the request as
+//! a berth service's WIT record or as a standard `wasi:http` request, and
+//! either's answer as the HTTP response the client gets.
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::error::ApiError;
 use crate::bindings::{self, Problem};
@@ -20,7 +21,7 @@ pub fn wit_request(
     tenant: &str,
 ) -> bindings::Request {
     bindings::Request {
-        method: wit_method(&parts.method),
+        method: bindings::Method::from_http(&parts.method),
         path: parts.uri.path().to_string(),
         route: template.to_string(),
         params,
@@ -85,34 +86,129 @@ pub fn build_response(
         let name = HeaderName::from_bytes(name.as_bytes());
         let value = HeaderValue::from_str(value);
         match (name, value) {
-            (Ok(name), Ok(_)) if strip_set_cookie && name == header::SET_COOKIE => {}
-            (Ok(name), Ok(value)) if !HOST_HEADERS.contains(&name) => {
-                builder = builder.header(name, value);
+            (Ok(name), Ok(value)) => {
+                if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {
+                    builder = builder.header(name, value);
+                }
             }
-            (Ok(_), Ok(_)) => {}
             _ => {
                 tracing::error!("service answered an invalid header");
                 return Err(ApiError::ServiceFailed);
             }
         }
     }
+    with_body(builder, Bytes::from(response.body), head)
+}
+
+/// A header of the service's response, unless the host owns it or the
+/// deployment drops it.
+fn passed_on(
+    name: HeaderName,
+    value: HeaderValue,
+    strip_set_cookie: bool,
+) -> Option<(HeaderName, HeaderValue)> {
+    let dropped = HOST_HEADERS.contains(&name) || (strip_set_cookie && name == header::SET_COOKIE);
+    (!dropped).then_some((name, value))
+}
+
+fn with_body(
+    builder: http::response::Builder,
+    body: Bytes,
+    head: bool,
+) -> Result<Response, ApiError> {
     let body = if head {
         Body::empty()
     } else {
-        Body::from(response.body)
+        Body::from(body)
     };
     builder.body(body).map_err(|_| ApiError::ServiceFailed)
 }
 
-pub fn wit_method(method: &Method) -> bindings::Method {
-    match *method {
-        Method::GET => bindings::Method::Get,
-        Method::HEAD => bindings::Method::Get,
-        Method::POST => bindings::Method::Post,
-        Method::PUT => bindings::Method::Put,
-        Method::PATCH => bindings::Method::Patch,
-        Method::DELETE => bindings::Method::Delete,
-        Method::OPTIONS => bindings::Method::Options,
-        ref other => bindings::Method::Other(other.as_str().to_string()),
+/// Request headers that belong to the connection, not the request: a
+/// standard component gets the body whole, with its length.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "x-forwarded-prefix",
+];
+
+/// The request as a standard `wasi:http` component sees it: the path
+/// relative to its mount point (`/` at the mount point itself) with the
+/// query, the request's authority (`localhost` when it names none), its
+/// headers but those of the connection, `content-length` of the whole body,
+/// and `x-forwarded-prefix` set to where it is mounted.
+pub fn proxy_request(parts: &Parts, prefix: &str, path: &str, body: Bytes) -> http::Request<Bytes> {
+    let relative = match path.strip_prefix(prefix.trim_end_matches('/')) {
+        Some("") | None => "/",
+        Some(rest) => rest,
+    };
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{relative}?{query}"),
+        None => relative.to_string(),
+    };
+    let uri = http::Uri::builder()
+        .scheme("http")
+        .authority(authority.as_str())
+        .path_and_query(path_and_query.as_str())
+        .build()
+        .or_else(|_| {
+            http::Uri::builder()
+                .scheme("http")
+                .authority("localhost")
+                .path_and_query(path_and_query.as_str())
+                .build()
+        })
+        .unwrap_or_else(|_| http::Uri::from_static("http://localhost/"));
+    let length = HeaderValue::from(body.len());
+    let mut request = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .body(body)
+        .expect("a request of valid parts");
+    let headers = request.headers_mut();
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            headers.append(name, value.clone());
+        }
     }
+    headers.insert(header::CONTENT_LENGTH, length);
+    if let Ok(prefix) = HeaderValue::from_str(prefix) {
+        headers.insert("x-forwarded-prefix", prefix);
+    }
+    request
+}
+
+/// A standard component's response as the client gets it.
+pub fn proxy_response(
+    response: http::Response<Bytes>,
+    head: bool,
+    strip_set_cookie: bool,
+) -> Result<Response, ApiError> {
+    let (parts, body) = response.into_parts();
+    let mut builder = http::Response::builder().status(parts.status);
+    for (name, value) in parts.headers {
+        let Some(name) = name else { continue };
+        if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {
+            builder = builder.header(name, value);
+        }
+    }
+    with_body(builder, body, head)
 }

@@ -14,12 +14,12 @@ use http::{Method, StatusCode};
 
 use super::AppState;
 use super::body::{RETRY_AFTER, read_body, reserve_body};
-use super::convert::{build_response, problem_error, wit_request};
+use super::convert::{build_response, problem_error, proxy_request, proxy_response, wit_request};
 use super::error::ApiError;
 use crate::admission::{Gates, RefusedAt};
 use crate::registry::Target;
 use crate::routing::Lookup;
-use crate::runtime::{CallError, Invocation};
+use crate::runtime::{CallError, Entry, Invocation};
 use crate::telemetry::metrics::{RouteMetrics, unrouted};
 
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
@@ -135,52 +135,61 @@ async fn route(
                 retry_after: RETRY_AFTER,
             },
         })?;
-    call(state, &target, &parts, params, body).await
+    call(state, &target, &parts, (path, params), body).await
 }
 
 async fn call(
     state: &AppState,
     target: &Target,
     parts: &Parts,
-    params: Vec<(String, String)>,
+    (path, params): (&str, Vec<(String, String)>),
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let deployment = &target.deployment;
-    let request = wit_request(
-        parts,
-        &target.route.template,
-        params,
-        &body,
-        &deployment.tenant,
-    );
-    drop(body);
-    let outcome = Invocation::new(state.registry.runtime(), &deployment.grants)
-        .handle(&deployment.pre, &request)
-        .await;
+    let invocation = Invocation::new(state.registry.runtime(), &deployment.grants);
     let max_response_bytes = deployment.limits.max_response_bytes;
-    match outcome {
-        Ok(Ok(response)) if response.body.len() > max_response_bytes => {
-            tracing::error!(service = %deployment.name, bytes = response.body.len(), "service answered more than its response limit");
-            Err(ApiError::ResponseTooLarge {
-                limit: max_response_bytes,
-            })
+    let (head, strip) = (parts.method == Method::HEAD, deployment.strip_set_cookie);
+    let failure = match &deployment.entry {
+        Entry::Service(pre) => {
+            let template = &target.route.template;
+            let request = wit_request(parts, template, params, &body, &deployment.tenant);
+            drop(body);
+            match invocation.handle(pre, &request).await {
+                Ok(Ok(response)) if response.body.len() > max_response_bytes => {
+                    CallError::ResponseTooLarge(max_response_bytes)
+                }
+                Ok(Ok(response)) => return build_response(response, head, strip),
+                Ok(Err(problem)) => return Err(problem_error(problem)),
+                Err(error) => error,
+            }
         }
-        Ok(Ok(response)) => build_response(
-            response,
-            parts.method == Method::HEAD,
-            deployment.strip_set_cookie,
-        ),
-        Ok(Err(problem)) => Err(problem_error(problem)),
-        Err(CallError::Timeout(after)) => {
-            tracing::warn!(service = %deployment.name, ?after, "service stopped at its deadline");
-            Err(ApiError::Timeout(after))
+        Entry::Proxy(pre) => {
+            let request = proxy_request(parts, &deployment.prefix, path, body);
+            match invocation
+                .handle_http(pre, request, max_response_bytes)
+                .await
+            {
+                Ok(response) => return proxy_response(response, head, strip),
+                Err(error) => error,
+            }
         }
-        Err(CallError::Overloaded) => Err(ApiError::Overloaded {
+    };
+    let service = &deployment.name;
+    Err(match failure {
+        CallError::Timeout(after) => {
+            tracing::warn!(%service, ?after, "service stopped at its deadline");
+            ApiError::Timeout(after)
+        }
+        CallError::Overloaded => ApiError::Overloaded {
             retry_after: RETRY_AFTER,
-        }),
-        Err(error @ (CallError::Trap(_) | CallError::Instantiate(_))) => {
-            tracing::error!(service = %deployment.name, %error, "service failed");
-            Err(ApiError::ServiceFailed)
+        },
+        CallError::ResponseTooLarge(limit) => {
+            tracing::error!(%service, limit, "service answered more than its response limit");
+            ApiError::ResponseTooLarge { limit }
         }
-    }
+        error @ (CallError::Trap(_) | CallError::Instantiate(_) | CallError::NoResponse(_)) => {
+            tracing::error!(%service, %error, "service failed");
+            ApiError::ServiceFailed
+        }
+    })
 }

@@ -72,6 +72,16 @@ pub fn build(tenant: Option<&TenantSnapshot>) -> Value {
                 success["content"] = json!({"application/json": {"schema": schema}});
             }
             operation["responses"][route.success_status.to_string()] = success;
+            // What the operator wrote of a standard component's route
+            // comes first; the host fills in what it leaves out.
+            if let Some(Value::Object(written)) = &route.operation {
+                let generated = std::mem::take(operation.as_object_mut().expect("an object"));
+                let mut merged = written.clone();
+                for (key, value) in generated {
+                    merged.entry(key).or_insert(value);
+                }
+                operation = Value::Object(merged);
+            }
             let item = paths.entry(path).or_insert_with(|| json!({}));
             item[route.method.as_str().to_ascii_lowercase()] = operation;
         }

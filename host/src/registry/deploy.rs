@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{DeployError, Deployment, Origin, Registry, Source, manifest};
+use super::{DeployError, Deployment, Origin, Registry, Source, components, manifest};
 use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::database::{NamespaceLimits, ResultLimits};
 use crate::capabilities::outbound::AllowList;
 use crate::config::limits::Limits;
 use crate::config::names::{DEFAULT_TENANT, validate_prefix, validate_service_name};
 use crate::db::DeploymentRecord;
-use crate::runtime::{Grants, Invocation, ServiceState, hostcall_bytes};
+use crate::runtime::{Entry, Grants, Invocation, ServiceState, hostcall_bytes};
 
 /// How long `describe()` may run.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,13 +89,11 @@ impl Registry {
             ),
             Err(error) => {
                 tracing::error!(tenant = %request.tenant, %source, digest = %&digest[..12], %error, "deploy refused");
-                let name = request.name.clone().unwrap_or_else(|| match source {
-                    Source::File(path) => path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                });
+                let name = request
+                    .name
+                    .clone()
+                    .or_else(|| source.file_stem())
+                    .unwrap_or_default();
                 if let Err(error) = self
                     .host_db
                     .record_failure(
@@ -154,16 +152,46 @@ impl Registry {
             .runtime
             .link(&component, false)
             .map_err(DeployError::NotAService)?;
-        let manifest = self.describe(&unprivileged).await?;
-        let name = name.unwrap_or(&manifest.name).to_string();
-        validate_service_name(&name).map_err(DeployError::Manifest)?;
-        let config = self.policy.deployment(tenant, &name);
+        let (manifest, name, config) = match &unprivileged {
+            Entry::Service(pre) => {
+                let manifest = self.describe(pre).await?;
+                let name = name.unwrap_or(&manifest.name).to_string();
+                validate_service_name(&name).map_err(DeployError::Manifest)?;
+                let config = self.policy.deployment(tenant, &name);
+                (manifest, name, config)
+            }
+            // A standard component has no name of its own: it takes its
+            // file's, or the one it is deployed under.
+            Entry::Proxy(_) => {
+                let name = name
+                    .map(str::to_string)
+                    .or_else(|| source.file_stem())
+                    .ok_or_else(|| {
+                        DeployError::Manifest(
+                            "a wasi:http component cannot name itself: deploy it under a name"
+                                .into(),
+                        )
+                    })?;
+                validate_service_name(&name).map_err(DeployError::Manifest)?;
+                let config = self.policy.deployment(tenant, &name);
+                (components::manifest(&name, digest, &config), name, config)
+            }
+        };
         let prefix = config.prefix.clone().unwrap_or_else(|| format!("/{name}"));
         validate_prefix(&prefix)
             .map_err(|e| DeployError::Manifest(format!("cannot mount at {prefix}: {e}")))?;
-        let routes = manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
+        let mut routes =
+            manifest::check(&manifest, &prefix, GRANTED).map_err(DeployError::Manifest)?;
+        if let Entry::Proxy(_) = unprivileged {
+            for route in &mut routes {
+                route.operation = config
+                    .component
+                    .operation(&route.method, &route.template)
+                    .cloned();
+            }
+        }
         let outbound = manifest.capabilities.contains(&Capability::OutboundHttp);
-        let pre = if outbound {
+        let entry = if outbound {
             self.runtime
                 .link(&component, true)
                 .map_err(DeployError::NotAService)?
@@ -182,7 +210,7 @@ impl Registry {
             digest: digest.to_string(),
             source,
             component,
-            pre,
+            entry,
             grants: grants(
                 &name,
                 &config.limits,

@@ -22,6 +22,9 @@ pub struct RouteSpec {
     pub request_schema: Option<Arc<RequestSchema>>,
     pub request_schema_text: Option<String>,
     pub response_schema_text: Option<String>,
+    /// The OpenAPI operation the operator wrote for a standard component's
+    /// route.
+    pub operation: Option<serde_json::Value>,
 }
 
 pub fn http_method(method: &Method) -> Result<http::Method, String> {
@@ -193,6 +196,7 @@ pub fn check(
                 request_schema,
                 request_schema_text: route.request_schema.clone(),
                 response_schema_text: route.response_schema.clone(),
+                operation: None,
             })
         })
         .collect()

@@ -6,6 +6,7 @@
 
 mod activate;
 mod artifacts;
+mod components;
 mod deploy;
 mod error;
 mod locks;
@@ -34,13 +35,13 @@ pub use schema::Invalid;
 
 use crate::admission::{Gate, QueueMetrics};
 
-use crate::bindings::{Manifest, ServicePre};
+use crate::bindings::Manifest;
 use crate::capabilities::database::Namespaces;
 use crate::config::limits::Limits;
 use crate::config::policy::Policy;
 use crate::db::HostDb;
 use crate::routing::{RouteError, RouteTable, RouteTableBuilder};
-use crate::runtime::{Grants, Runtime, ServiceState};
+use crate::runtime::{Entry, Grants, Runtime};
 use crate::telemetry::metrics::RouteMetrics;
 
 pub use crate::config::names::DEFAULT_TENANT;
@@ -75,6 +76,14 @@ impl Source {
         }
     }
 
+    /// The name of its file without the extension, for a file.
+    pub fn file_stem(&self) -> Option<String> {
+        match self {
+            Source::File(path) => Some(path.file_stem()?.to_string_lossy().into_owned()),
+            Source::Api | Source::Rollback => None,
+        }
+    }
+
     pub fn from_record(text: &str) -> Source {
         match text.strip_prefix("file:") {
             Some(path) => Source::File(plugins::absolute(Path::new(path))),
@@ -100,7 +109,9 @@ pub struct Deployment {
     pub manifest: Manifest,
     /// The compiled code, shared by every deployment of the same digest.
     pub component: Arc<wasmtime::component::Component>,
-    pub pre: ServicePre<ServiceState>,
+    /// Linked, ready to instantiate: a berth service or a standard
+    /// `wasi:http` component.
+    pub entry: Entry,
     /// What its requests may reach, and how far.
     pub grants: Grants,
     pub prefix: String,

@@ -13,6 +13,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::CompileCache;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
 use crate::bindings::ServicePre;
 use crate::runtime::ServiceState;
 
@@ -22,6 +24,28 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Bytes of a pooled linear memory kept resident between requests.
 const KEEP_RESIDENT: usize = 2 << 20;
+
+/// The export of a standard `wasi:http/proxy` component.
+const PROXY_EXPORT: &str = "wasi:http/incoming-handler@0.2";
+
+/// A linked component, by what it exports.
+#[derive(Clone)]
+pub enum Entry {
+    /// A berth service: `describe()` and `handle(request)`.
+    Service(ServicePre<ServiceState>),
+    /// A standard `wasi:http/proxy` component: `handle(request, out)`.
+    Proxy(ProxyPre<ServiceState>),
+}
+
+impl Entry {
+    /// What kind of component it is, as the admin API shows it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entry::Service(_) => "berth-service",
+            Entry::Proxy(_) => "wasi-http-proxy",
+        }
+    }
+}
 
 /// Engine-wide choices, from the settings.
 #[derive(Debug, Clone)]
@@ -163,16 +187,14 @@ impl Runtime {
     }
 
     /// Links a compiled component against the granted capabilities and
-    /// checks that it exports the `berth:service` handler. Without
-    /// `outbound_http`, `wasi:http` is not linked at all; a component that
-    /// imports it anyway (a library it links may) gets it, bounded like
-    /// every host resource, with an empty allow-list (wasmtime cannot stub
-    /// it out: its types are shared with `wasi:io`).
-    pub fn link(
-        &self,
-        component: &Component,
-        outbound_http: bool,
-    ) -> anyhow::Result<ServicePre<ServiceState>> {
+    /// checks what it exports: the `berth:service` handler, or else
+    /// `wasi:http/incoming-handler` (a standard `wasi:http/proxy`
+    /// component). Without `outbound_http`, `wasi:http` is not linked at
+    /// all; a component that imports it anyway (a library it links may, and
+    /// every proxy component does) gets it, bounded like every host
+    /// resource, with the deployment's allow-list (empty unless granted:
+    /// wasmtime cannot stub it out, its types are shared with `wasi:io`).
+    pub fn link(&self, component: &Component, outbound_http: bool) -> anyhow::Result<Entry> {
         let missing = |e: wasmtime::Error| {
             anyhow::Error::from(e).context("the component needs an import berth does not provide")
         };
@@ -183,12 +205,21 @@ impl Runtime {
                 .instantiate_pre(component)
                 .map_err(missing)?
         };
-        ServicePre::new(pre).map_err(|e| {
+        let exports_proxy = component
+            .component_type()
+            .exports(&self.engine)
+            .any(|(name, _)| name.starts_with(PROXY_EXPORT));
+        if exports_proxy && ServicePre::new(pre.clone()).is_err() {
+            return Ok(Entry::Proxy(ProxyPre::new(pre).map_err(|e| {
+                anyhow::Error::from(e).context("not a wasi:http/proxy component of version 0.2")
+            })?));
+        }
+        Ok(Entry::Service(ServicePre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context(format!(
-                "not a berth:service component (it exports {})",
+                "neither a berth:service component nor a wasi:http/proxy one (it exports {})",
                 describe_exports(&self.engine, component)
             ))
-        })
+        })?))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::bindings::{Manifest, Problem, Request, Response, ServicePre};
 use crate::runtime::{Grants, Runtime, ServiceState};
 
 /// How a call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The service ran past its deadline and was stopped.
     #[error("the service ran past its {0:?} deadline")]
@@ -25,12 +25,18 @@ pub enum CallError {
     /// Instantiation failed for another reason.
     #[error("the service could not be instantiated: {0}")]
     Instantiate(String),
+    /// A `wasi:http` component returned without a usable response.
+    #[error("the component gave no response: {0}")]
+    NoResponse(String),
+    /// The response body was larger than the limit.
+    #[error("the response is larger than {0} bytes")]
+    ResponseTooLarge(usize),
 }
 
 /// A call about to be made: the store it runs in and its deadline.
 pub struct Invocation {
-    store: Store<ServiceState>,
-    timeout: Duration,
+    pub(super) store: Store<ServiceState>,
+    pub(super) timeout: Duration,
 }
 
 impl Invocation {
@@ -113,9 +119,13 @@ impl Invocation {
     }
 
     fn finish<T>(&self, result: &Result<T, CallError>) {
-        // Output is worth reading when the call failed; otherwise only when
-        // debugging.
-        if result.is_err() || tracing::enabled!(tracing::Level::DEBUG) {
+        self.flush_output(result.is_err());
+    }
+
+    /// Logs what the guest wrote to stdout and stderr: worth reading when
+    /// the call failed; otherwise only when debugging.
+    pub(super) fn flush_output(&self, failed: bool) {
+        if failed || tracing::enabled!(tracing::Level::DEBUG) {
             self.store.data().wasi.flush_output_to_log();
         }
     }
@@ -124,7 +134,7 @@ impl Invocation {
 /// The epoch deadline stops guest code; this also bounds time the guest
 /// spends waiting on the host (a slow query), with a little slack so that
 /// the epoch trap, which reports better, normally wins.
-async fn with_timeout<T>(
+pub(super) async fn with_timeout<T>(
     timeout: Duration,
     call: impl Future<Output = Result<T, CallError>>,
 ) -> Result<T, CallError> {
@@ -135,7 +145,7 @@ async fn with_timeout<T>(
     }
 }
 
-fn instantiate_error(error: wasmtime::Error) -> CallError {
+pub(super) fn instantiate_error(error: wasmtime::Error) -> CallError {
     if error.is::<wasmtime::PoolConcurrencyLimitError>() {
         CallError::Overloaded
     } else {
@@ -143,7 +153,7 @@ fn instantiate_error(error: wasmtime::Error) -> CallError {
     }
 }
 
-fn call_error(error: wasmtime::Error, timeout: Duration) -> CallError {
+pub(super) fn call_error(error: wasmtime::Error, timeout: Duration) -> CallError {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::Timeout(timeout),
         _ => CallError::Trap(format!("{error:#}")),

@@ -67,6 +67,22 @@ async fn deploy_services_rollback_history_and_undeploy_from_the_command_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_wasi_http_component_deploys_from_the_command_line_under_its_file_name() {
+    let app = TestApp::spawn().await;
+    let file = built_plugins().join("test/wasi-hello.wasm");
+    let out = stdout(&berth(
+        &app,
+        &["deploy", file.to_str().unwrap()],
+        Some(ADMIN_TOKEN),
+    ));
+    assert!(out.contains("wasi-hello sha256:"), "{out}");
+    let (status, body) = json(app.get("/wasi-hello/hello/cli").await).await;
+    assert_eq!((status, &body["message"]), (200, &"Hello, cli!".into()));
+    let out = stdout(&berth(&app, &["services"], Some(ADMIN_TOKEN)));
+    assert!(out.lines().any(|l| l.starts_with("wasi-hello")), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_explains_what_went_wrong() {
     let app = TestApp::spawn().await;
     let hello = built_plugins().join("examples/hello.wasm");

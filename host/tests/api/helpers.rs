@@ -41,6 +41,12 @@ pub fn component(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The compile cache the test instances share (entries are keyed by
+/// component digest and engine fingerprint, and written atomically).
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
 fn init_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -160,6 +166,9 @@ impl TestApp {
                 pooling: None,
                 max_instances: Some(64),
                 deadlines: None,
+                // One cache for every test instance: the Python and
+                // JavaScript components take seconds to compile.
+                cache_dir: Some(shared_cache()),
                 ..RuntimeLayer::default()
             },
             limits: LimitsLayer::default(),

@@ -6,6 +6,7 @@ mod helpers;
 mod admission;
 mod cli;
 mod clients;
+mod components;
 mod durability;
 mod errors;
 mod hotswap;

@@ -1,0 +1,230 @@
+//! Standard `wasi:http/proxy` components, deployed like services: mounted
+//! at their name (or the operator's prefix) with the routes the operator
+//! gives them, seeing their path relative to the mount point, held to the
+//! same deadline, memory, response and outbound limits, in any tenant.
+
+use std::net::SocketAddr;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestConfig, component, error, json};
+
+fn proxy(toml: &str) -> TestConfig {
+    TestConfig {
+        plugins: vec!["test/proxy", "hello"],
+        toml: toml.into(),
+        ..TestConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_standard_component_is_mounted_at_its_name_and_sees_the_path_below_it() {
+    let app = TestApp::spawn_with(proxy("")).await;
+    let (status, seen) = json(app.get("/proxy/echo/ada?x=1&y=%20").await).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["path"], "/echo/ada?x=1&y=%20");
+    assert_eq!(seen["prefix"], "/proxy");
+    assert_eq!(seen["authority"], app.address.to_string());
+    let (_, seen) = json(app.get("/proxy").await).await;
+    assert_eq!(seen["path"], "/");
+
+    let response = app
+        .client
+        .post(app.url("/proxy/echo"))
+        .header("x-forwarded-prefix", "/forged")
+        .body("a body")
+        .send()
+        .await
+        .unwrap();
+    let (status, seen) = json(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (seen["method"].as_str(), seen["body"].as_str()),
+        (Some("POST"), Some("a body"))
+    );
+    assert_eq!(
+        seen["prefix"], "/proxy",
+        "the host sets the prefix, not the client"
+    );
+
+    let head = app
+        .client
+        .head(app.url("/proxy/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let view = app.service("proxy").await;
+    assert_eq!(view["kind"], "wasi-http-proxy");
+    assert!(
+        view["version"].as_str().unwrap().starts_with("sha256:"),
+        "{view}"
+    );
+    assert_eq!(app.service("hello").await["kind"], "berth-service");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("berth_requests_total{") && l.contains("service=\"proxy\"")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_operator_gives_a_standard_component_its_routes_prefix_and_openapi() {
+    let app = TestApp::spawn_with(proxy(
+        r#"
+        [services.proxy]
+        prefix = "/edge"
+        routes = ["GET /echo/{name}", "POST /echo"]
+        [services.proxy.openapi."/echo/{name}".get]
+        summary = "Echoes a name"
+        description = "Answers what it saw."
+        "#,
+    ))
+    .await;
+    let (status, seen) = json(app.get("/edge/echo/ada").await).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        (seen["path"].as_str(), seen["prefix"].as_str()),
+        (Some("/echo/ada"), Some("/edge"))
+    );
+    error(app.get("/edge/spin").await, 404, "not_found").await;
+    error(app.get("/proxy/echo/ada").await, 404, "not_found").await;
+    let response = app.send(Method::DELETE, "/edge/echo", None).await;
+    error(response, 405, "method_not_allowed").await;
+
+    let (_, openapi) = json(app.get("/openapi.json").await).await;
+    let get = &openapi["paths"]["/edge/echo/{name}"]["get"];
+    assert_eq!(get["summary"], "Echoes a name", "{openapi}");
+    assert_eq!(get["description"], "Answers what it saw.");
+    assert_eq!(get["parameters"][0]["name"], "name");
+    assert!(
+        openapi["paths"]["/edge/echo"]["post"].is_object(),
+        "{openapi}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_component_is_held_to_its_deadline_memory_and_response_limit() {
+    let app = TestApp::spawn_with(proxy(
+        "[services.proxy.limits]\nrequest_timeout_ms = 500\nmemory_mb = 32\nmax_response_bytes = 1048576",
+    ))
+    .await;
+    error(app.get("/proxy/spin").await, 504, "timeout").await;
+    error(app.get("/proxy/grow").await, 500, "service_failed").await;
+    error(app.get("/proxy/stream").await, 500, "response_too_large").await;
+    error(app.get("/proxy/unset").await, 500, "service_failed").await;
+    // Never a response cut short by a trap: the host answers whole ones.
+    error(app.get("/proxy/cut").await, 500, "service_failed").await;
+    let (status, _) = json(app.get("/proxy/echo").await).await;
+    assert_eq!(status, 200, "it keeps serving");
+    let (status, _) = json(app.get("/hello/ada").await).await;
+    assert_eq!(status, 200, "and so do the others");
+}
+
+async fn local_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/ping",
+        axum::routing::get(|| async { (axum::http::StatusCode::ACCEPTED, "pong") }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_component_reaches_only_the_hosts_allow_listed_for_it() {
+    let server = local_server().await;
+    let denied = TestApp::spawn_with(proxy("")).await;
+    let (status, body) = json(
+        denied
+            .get(&format!("/proxy/fetch?http://{server}/ping"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{body}"
+    );
+
+    let allowed = TestApp::spawn_with(proxy(&format!(
+        "[services.proxy]\nallowed_outbound_hosts = [\"http://{server}\"]"
+    )))
+    .await;
+    let (status, body) = json(
+        allowed
+            .get(&format!("/proxy/fetch?http://{server}/ping"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &Value::from(202)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_standard_component_deploys_into_a_tenant_through_the_admin_api() {
+    let app = TestApp::spawn_with(TestConfig {
+        toml: "[tenancy]\nmode = \"header\"\n[tenants.acme]".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let response = app
+        .admin(
+            Method::PUT,
+            "/tenants/acme/services/edge",
+            Some(component("test/proxy")),
+        )
+        .await;
+    let (status, body) = json(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deployed"]["name"], "edge");
+    let seen = |tenant: &'static str| {
+        app.client
+            .get(app.url("/edge/echo"))
+            .header("x-berth-tenant", tenant)
+            .send()
+    };
+    let (status, body) = json(seen("acme").await.unwrap()).await;
+    assert_eq!(
+        (status, &body["prefix"]),
+        (200, &Value::from("/edge")),
+        "{body}"
+    );
+    error(seen("default").await.unwrap(), 404, "not_found").await;
+
+    // The standard component of `wasmtime serve` (the benchmark's).
+    let response = app
+        .admin(
+            Method::PUT,
+            "/tenants/acme/services/wasi-hello",
+            Some(component("test/wasi-hello")),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let response = app
+        .client
+        .get(app.url("/wasi-hello/hello/ada"))
+        .header("x-berth-tenant", "acme")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (200, &Value::from("Hello, ada!")),
+        "{body}"
+    );
+}
