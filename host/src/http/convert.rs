@@ -69,19 +69,28 @@ const HOST_HEADERS: &[HeaderName] = &[
     header::UPGRADE,
 ];
 
+/// A service's status, if it is one a final response may have: 200 to
+/// 599. An informational one (101 Switching Protocols, say) would leave
+/// the client's connection in a state the host never agreed to.
+fn final_status(status: u16) -> Result<StatusCode, ApiError> {
+    match StatusCode::from_u16(status) {
+        Ok(code) if (200..=599).contains(&status) => Ok(code),
+        _ => {
+            tracing::error!(
+                status,
+                "service answered a status no final response may have"
+            );
+            Err(ApiError::ServiceFailed)
+        }
+    }
+}
+
 pub fn build_response(
     response: bindings::Response,
     head: bool,
     strip_set_cookie: bool,
 ) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(response.status).map_err(|_| {
-        tracing::error!(
-            status = response.status,
-            "service answered an invalid status"
-        );
-        ApiError::ServiceFailed
-    })?;
-    let mut builder = http::Response::builder().status(status);
+    let mut builder = http::Response::builder().status(final_status(response.status)?);
     for (name, value) in &response.headers {
         let name = HeaderName::from_bytes(name.as_bytes());
         let value = HeaderValue::from_str(value);
@@ -203,7 +212,7 @@ pub fn proxy_response(
     strip_set_cookie: bool,
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
-    let mut builder = http::Response::builder().status(parts.status);
+    let mut builder = http::Response::builder().status(final_status(parts.status.as_u16())?);
     for (name, value) in parts.headers {
         let Some(name) = name else { continue };
         if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {

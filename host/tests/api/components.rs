@@ -121,6 +121,12 @@ async fn a_standard_component_is_held_to_its_deadline_memory_and_response_limit(
     error(app.get("/proxy/unset").await, 500, "service_failed").await;
     // Never a response cut short by a trap: the host answers whole ones.
     error(app.get("/proxy/cut").await, 500, "service_failed").await;
+    // Only the statuses of a final response.
+    for status in [101, 103, 600, 999] {
+        let path = format!("/proxy/status?{status}");
+        error(app.get(&path).await, 500, "service_failed").await;
+    }
+    assert_eq!(app.get("/proxy/status?599").await.status(), 599);
     let (status, _) = json(app.get("/proxy/echo").await).await;
     assert_eq!(status, 200, "it keeps serving");
     let (status, _) = json(app.get("/hello/ada").await).await;

@@ -9,6 +9,7 @@
 //!   limit or the deadline must stop it);
 //! - `/cut`: sets a response, writes part of its body, then traps;
 //! - `/unset`: returns without setting a response;
+//! - `/status?<n>`: answers with status `n`;
 //! - `/fetch?<url>`: calls out to `<url>` (the allow-list decides) and
 //!   answers the status it got, or the error.
 
@@ -134,6 +135,10 @@ mod component {
                     panic!("cut short");
                 }
                 "/unset" => drop(out),
+                "/status" => {
+                    let query = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
+                    answer(out, query.parse().unwrap_or(200), "{}");
+                }
                 "/fetch" => {
                     let url = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
                     match fetch(url) {
