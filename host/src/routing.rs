@@ -110,10 +110,16 @@ impl<T> RouteTable<T> {
         match found {
             Some((_, target)) => Lookup::Found {
                 target,
+                // Percent-decoded, as the query is (`+` stays itself in a
+                // path); bytes that are not UTF-8 become U+FFFD, as in
+                // Starlette.
                 params: matched
                     .params
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .map(|(k, v)| {
+                        let value = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                        (k.to_string(), value.into_owned())
+                    })
                     .collect(),
             },
             None => Lookup::MethodNotAllowed {
@@ -155,6 +161,23 @@ mod tests {
                 assert_eq!(params, vec![("id".to_string(), "42".to_string())]);
             }
             other => panic!("expected a match, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        let t = table(&[(Method::GET, "/hello/{name}")]).unwrap();
+        for (path, want) in [
+            ("/hello/caf%C3%A9", "café"),
+            ("/hello/a%20b+c", "a b+c"),
+            ("/hello/a%2Fb", "a/b"),
+            ("/hello/%FF", "\u{FFFD}"),
+            ("/hello/100%", "100%"),
+        ] {
+            match t.lookup(&Method::GET, path) {
+                Lookup::Found { params, .. } => assert_eq!(params[0].1, want, "{path}"),
+                other => panic!("expected a match for {path}, got {other:?}"),
+            }
         }
     }
 

@@ -73,8 +73,15 @@ async fn files_changed_or_removed_while_down_are_applied_at_start() {
 
 #[tokio::test]
 async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
-    let app = TestApp::spawn().await;
-    let cache = app.data_dir().join("cache");
+    // A cache of its own (the tests share one otherwise).
+    let own = tempfile::TempDir::new().unwrap();
+    let cache = own.path().join("cache");
+    let toml = format!("[runtime]\ncache_dir = {:?}", cache.display().to_string());
+    let app = TestApp::spawn_with(TestConfig {
+        toml: toml.clone(),
+        ..TestConfig::default()
+    })
+    .await;
     let dirs = app.stop().await;
     let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
@@ -91,6 +98,7 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
     let app = TestApp::spawn_with(TestConfig {
         restart: Some(dirs),
         plugins: vec![],
+        toml,
         ..TestConfig::default()
     })
     .await;

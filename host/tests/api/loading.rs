@@ -50,6 +50,9 @@ async fn the_greeting_comes_from_the_deployment_settings() {
     let default = TestApp::spawn().await;
     let (_, body) = json(default.get("/hello/ada").await).await;
     assert_eq!(body["message"], "Hello, ada!");
+    // Path parameters reach the service percent-decoded.
+    let (_, body) = json(default.get("/hello/caf%C3%A9%20cr%C3%A8me").await).await;
+    assert_eq!(body["message"], "Hello, café crème!");
 
     let configured = TestApp::spawn_with(TestConfig {
         toml: "[services.hello.settings]\ngreeting = \"Howdy\"".into(),
