@@ -376,7 +376,7 @@ def clients(workdir, databases, settings):
 # component was not built.
 LANGUAGE_ROWS = [
     ("hello", "Rust", "hello", "/hello/bench"),
-    ("hello", "Python", "hello-py", "/hello-py/bench"),
+    ("hello", "Python", "test/hello-py", "/hello-py/bench"),
     ("hello", "JavaScript", "hello-js", "/hello-js/bench"),
     ("items read", "Rust", "items", "/items/42"),
     ("items read", "Python", "items-py", "/items-py/42"),
@@ -386,7 +386,8 @@ FASTAPI_PATHS = {"hello": "/hello/bench", "items read": "/items/42"}
 
 
 def built(name):
-    return os.path.exists(os.path.join(COMPONENTS, "examples", name + ".wasm"))
+    folder, file = ("test", name[5:]) if name.startswith("test/") else ("examples", name)
+    return os.path.exists(os.path.join(COMPONENTS, folder, file + ".wasm"))
 
 
 def languages(workdir, databases, settings):
@@ -407,10 +408,11 @@ def languages(workdir, databases, settings):
     try:
         fastapi.wait_ready()
         seed(fastapi)
-        for _, language, name, path in rows:
+        for _, language, built_as, path in rows:
+            name = built_as.split("/")[-1]
             if name in components:
                 continue
-            wasm = component(name)
+            wasm = component(built_as)
             before = server.rss()
             started = time.monotonic()
             deploy(server, name, wasm)

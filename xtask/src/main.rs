@@ -17,6 +17,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+mod javascript;
+mod python;
+
+/// Where a language's build writes: the example services `run` serves and
+/// the components only the tests use; its toolchain goes under `toolchains`.
+pub struct Outputs {
+    pub root: PathBuf,
+    pub toolchains: PathBuf,
+    pub examples: PathBuf,
+    pub test: PathBuf,
+}
+
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
 /// The services `cargo xtask run` serves.
@@ -38,7 +50,7 @@ const TEST_COMPONENTS: &[&str] = &[
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
 const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -85,7 +97,7 @@ fn cargo() -> Command {
     command
 }
 
-fn status(command: &mut Command) -> Result {
+pub(crate) fn status(command: &mut Command) -> Result {
     let status = command
         .status()
         .map_err(|e| format!("cannot run {command:?}: {e}"))?;
@@ -151,6 +163,14 @@ fn build_components() -> Result<PathBuf> {
             copy(name, &out.join(format!("{name}.wasm")))?;
         }
     }
+    let outputs = Outputs {
+        root: root(),
+        toolchains: target_dir().join("toolchains"),
+        examples: components_dir().join("examples"),
+        test: components_dir().join("test"),
+    };
+    python::build(&outputs)?;
+    javascript::build(&outputs)?;
     Ok(components_dir())
 }
 

@@ -1,29 +1,104 @@
 //! The `items` service: every CRUD route, its validation and pagination.
+//! One test body, two services: each test runs against the Rust `items`
+//! (`mod rust`) and the Python `items-py` (`mod python`), which must answer
+//! alike.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error, json};
+use crate::helpers::{TestApp, TestConfig, error, json};
 
-async fn create(app: &TestApp, body: Value) -> Value {
-    let (status, item) = json(app.post_json("/items", &body).await).await;
+/// Which implementation of the items service a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub struct Items {
+    /// Its mount point.
+    pub base: &'static str,
+    /// The components the instance loads.
+    pub plugins: &'static [&'static str],
+}
+
+pub const RUST: Items = Items {
+    base: "/items",
+    plugins: &["items", "hello"],
+};
+
+pub const PYTHON: Items = Items {
+    base: "/items-py",
+    plugins: &["items-py"],
+};
+
+impl Items {
+    /// berth serving this implementation.
+    pub async fn spawn(self) -> TestApp {
+        TestApp::spawn_with(TestConfig {
+            plugins: self.plugins.to_vec(),
+            ..TestConfig::default()
+        })
+        .await
+    }
+
+    /// A path under the service's mount point: `at("/7")`, `at("?limit=5")`.
+    pub fn at(self, rest: &str) -> String {
+        format!("{}{rest}", self.base)
+    }
+}
+
+/// Generates, for each test body `name(items: Items)`, the test
+/// `rust::name` and the test `python::name`.
+macro_rules! on_both_services {
+    ($($name:ident),* $(,)?) => {
+        mod rust {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::RUST).await;
+                }
+            )*
+        }
+        mod python {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::PYTHON).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_services!(
+    creating_an_item_answers_201_with_the_item_and_its_location,
+    optional_fields_take_their_defaults,
+    an_unknown_item_is_404,
+    listing_is_ordered_by_creation_and_paginated,
+    pagination_out_of_bounds_is_422_naming_the_parameter,
+    put_replaces_every_field,
+    patch_changes_only_the_given_fields_and_null_clears_the_description,
+    delete_answers_204_then_the_item_is_gone,
+    put_and_patch_of_a_missing_item_are_404,
+    invalid_bodies_are_422_naming_the_field,
+    malformed_json_is_422_naming_the_body,
+    updates_are_validated_like_creates,
+);
+
+async fn create(app: &TestApp, items: Items, body: Value) -> Value {
+    let (status, item) = json(app.post_json(items.base, &body).await).await;
     assert_eq!(status, 201, "{item}");
     item
 }
 
-#[tokio::test]
-async fn creating_an_item_answers_201_with_the_item_and_its_location() {
-    let app = TestApp::spawn().await;
+async fn creating_an_item_answers_201_with_the_item_and_its_location(items: Items) {
+    let app = items.spawn().await;
     let response = app
         .post_json(
-            "/items",
+            items.base,
             &json!({"name": "Widget", "description": "A thing", "price": 9.5, "quantity": 3}),
         )
         .await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let (_, item) = json(response).await;
-    assert_eq!(location, format!("/items/{}", item["id"]));
+    assert_eq!(location, items.at(&format!("/{}", item["id"])));
     assert_eq!(item["name"], "Widget");
     assert_eq!(item["description"], "A thing");
     assert_eq!(item["price"], 9.5);
@@ -36,30 +111,32 @@ async fn creating_an_item_answers_201_with_the_item_and_its_location() {
     assert_eq!(read, item);
 }
 
-#[tokio::test]
-async fn optional_fields_take_their_defaults() {
-    let app = TestApp::spawn().await;
-    let item = create(&app, json!({"name": "Bare", "price": 0})).await;
+async fn optional_fields_take_their_defaults(items: Items) {
+    let app = items.spawn().await;
+    let item = create(&app, items, json!({"name": "Bare", "price": 0})).await;
     assert_eq!(item["description"], Value::Null);
     assert_eq!(item["quantity"], 0);
     assert_eq!(item["price"], 0.0);
 }
 
-#[tokio::test]
-async fn an_unknown_item_is_404() {
-    let app = TestApp::spawn().await;
-    let body = error(app.get("/items/12345").await, 404, "not_found").await;
+async fn an_unknown_item_is_404(items: Items) {
+    let app = items.spawn().await;
+    let body = error(app.get(&items.at("/12345")).await, 404, "not_found").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("12345"));
-    error(app.get("/items/abc").await, 422, "validation_error").await;
+    error(app.get(&items.at("/abc")).await, 422, "validation_error").await;
 }
 
-#[tokio::test]
-async fn listing_is_ordered_by_creation_and_paginated() {
-    let app = TestApp::spawn().await;
+async fn listing_is_ordered_by_creation_and_paginated(items: Items) {
+    let app = items.spawn().await;
     for i in 0..25 {
-        create(&app, json!({"name": format!("item {i}"), "price": i})).await;
+        create(
+            &app,
+            items,
+            json!({"name": format!("item {i}"), "price": i}),
+        )
+        .await;
     }
-    let (status, page) = json(app.get("/items").await).await;
+    let (status, page) = json(app.get(items.base).await).await;
     assert_eq!(status, 200);
     assert_eq!(page["total"], 25);
     assert_eq!(page["limit"], 20);
@@ -74,7 +151,7 @@ async fn listing_is_ordered_by_creation_and_paginated() {
     assert_eq!(names[0], "item 0");
     assert_eq!(names[19], "item 19");
 
-    let (_, page) = json(app.get("/items?limit=10&offset=20").await).await;
+    let (_, page) = json(app.get(&items.at("?limit=10&offset=20")).await).await;
     let names: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -86,14 +163,13 @@ async fn listing_is_ordered_by_creation_and_paginated() {
         ["item 20", "item 21", "item 22", "item 23", "item 24"]
     );
 
-    let (_, page) = json(app.get("/items?offset=100").await).await;
+    let (_, page) = json(app.get(&items.at("?offset=100")).await).await;
     assert_eq!(page["items"], json!([]));
     assert_eq!(page["total"], 25);
 }
 
-#[tokio::test]
-async fn pagination_out_of_bounds_is_422_naming_the_parameter() {
-    let app = TestApp::spawn().await;
+async fn pagination_out_of_bounds_is_422_naming_the_parameter(items: Items) {
+    let app = items.spawn().await;
     for (query, field) in [
         ("limit=0", "limit"),
         ("limit=101", "limit"),
@@ -101,7 +177,7 @@ async fn pagination_out_of_bounds_is_422_naming_the_parameter() {
         ("offset=-1", "offset"),
     ] {
         let body = error(
-            app.get(&format!("/items?{query}")).await,
+            app.get(&items.at(&format!("?{query}"))).await,
             422,
             "validation_error",
         )
@@ -110,15 +186,15 @@ async fn pagination_out_of_bounds_is_422_naming_the_parameter() {
     }
 }
 
-#[tokio::test]
-async fn put_replaces_every_field() {
-    let app = TestApp::spawn().await;
+async fn put_replaces_every_field(items: Items) {
+    let app = items.spawn().await;
     let item = create(
         &app,
+        items,
         json!({"name": "Old", "description": "old", "price": 1, "quantity": 5}),
     )
     .await;
-    let path = format!("/items/{}", item["id"]);
+    let path = items.at(&format!("/{}", item["id"]));
     let (status, replaced) = json(
         app.send(
             Method::PUT,
@@ -138,15 +214,15 @@ async fn put_replaces_every_field() {
     assert_eq!(read, replaced);
 }
 
-#[tokio::test]
-async fn patch_changes_only_the_given_fields_and_null_clears_the_description() {
-    let app = TestApp::spawn().await;
+async fn patch_changes_only_the_given_fields_and_null_clears_the_description(items: Items) {
+    let app = items.spawn().await;
     let item = create(
         &app,
+        items,
         json!({"name": "Widget", "description": "d", "price": 1, "quantity": 5}),
     )
     .await;
-    let path = format!("/items/{}", item["id"]);
+    let path = items.at(&format!("/{}", item["id"]));
     let (status, patched) = json(
         app.send(Method::PATCH, &path, Some(&json!({"quantity": 7})))
             .await,
@@ -166,11 +242,10 @@ async fn patch_changes_only_the_given_fields_and_null_clears_the_description() {
     assert_eq!(cleared["quantity"], 7);
 }
 
-#[tokio::test]
-async fn delete_answers_204_then_the_item_is_gone() {
-    let app = TestApp::spawn().await;
-    let item = create(&app, json!({"name": "Doomed", "price": 1})).await;
-    let path = format!("/items/{}", item["id"]);
+async fn delete_answers_204_then_the_item_is_gone(items: Items) {
+    let app = items.spawn().await;
+    let item = create(&app, items, json!({"name": "Doomed", "price": 1})).await;
+    let path = items.at(&format!("/{}", item["id"]));
     let response = app.send(Method::DELETE, &path, None).await;
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.unwrap().is_empty());
@@ -183,18 +258,17 @@ async fn delete_answers_204_then_the_item_is_gone() {
     .await;
 }
 
-#[tokio::test]
-async fn put_and_patch_of_a_missing_item_are_404() {
-    let app = TestApp::spawn().await;
+async fn put_and_patch_of_a_missing_item_are_404(items: Items) {
+    let app = items.spawn().await;
     let body = json!({"name": "x", "price": 1});
     error(
-        app.send(Method::PUT, "/items/999", Some(&body)).await,
+        app.send(Method::PUT, &items.at("/999"), Some(&body)).await,
         404,
         "not_found",
     )
     .await;
     error(
-        app.send(Method::PATCH, "/items/999", Some(&json!({"price": 2})))
+        app.send(Method::PATCH, &items.at("/999"), Some(&json!({"price": 2})))
             .await,
         404,
         "not_found",
@@ -202,9 +276,8 @@ async fn put_and_patch_of_a_missing_item_are_404() {
     .await;
 }
 
-#[tokio::test]
-async fn invalid_bodies_are_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+async fn invalid_bodies_are_422_naming_the_field(items: Items) {
+    let app = items.spawn().await;
     let cases = [
         (json!({"name": "", "price": 1}), "name"),
         (json!({"name": "x".repeat(101), "price": 1}), "name"),
@@ -222,17 +295,16 @@ async fn invalid_bodies_are_422_naming_the_field() {
         (json!({"name": "ok", "price": 1, "colour": "red"}), "colour"),
     ];
     for (body, field) in cases {
-        let response = app.post_json("/items", &body).await;
+        let response = app.post_json(items.base, &body).await;
         let error = error(response, 422, "validation_error").await;
         assert_eq!(error["error"]["field"], field, "{body} → {error}");
     }
-    let (_, page) = json(app.get("/items").await).await;
+    let (_, page) = json(app.get(items.base).await).await;
     assert_eq!(page["total"], 0, "nothing invalid was stored");
 }
 
-#[tokio::test]
-async fn malformed_json_is_422_naming_the_body() {
-    let app = TestApp::spawn().await;
+async fn malformed_json_is_422_naming_the_body(items: Items) {
+    let app = items.spawn().await;
     for raw in [
         "{not json",
         "",
@@ -241,7 +313,7 @@ async fn malformed_json_is_422_naming_the_body() {
     ] {
         let response = app
             .client
-            .post(app.url("/items"))
+            .post(app.url(items.base))
             .header("content-type", "application/json")
             .body(raw)
             .send()
@@ -252,11 +324,10 @@ async fn malformed_json_is_422_naming_the_body() {
     }
 }
 
-#[tokio::test]
-async fn updates_are_validated_like_creates() {
-    let app = TestApp::spawn().await;
-    let item = create(&app, json!({"name": "Widget", "price": 1})).await;
-    let path = format!("/items/{}", item["id"]);
+async fn updates_are_validated_like_creates(items: Items) {
+    let app = items.spawn().await;
+    let item = create(&app, items, json!({"name": "Widget", "price": 1})).await;
+    let path = items.at(&format!("/{}", item["id"]));
     let body = error(
         app.send(Method::PUT, &path, Some(&json!({"name": " ", "price": 1})))
             .await,

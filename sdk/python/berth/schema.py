@@ -1,0 +1,103 @@
+"""JSON bodies in and out, and their JSON Schemas for the manifest.
+
+Bodies are pydantic (1.10) models. Their schemas are what the host validates
+requests against (422 naming the field, before the service runs) and what it
+publishes in OpenAPI; pydantic checks the same rules again in the service.
+"""
+
+import dataclasses
+import json
+from typing import Any, Dict, Set, Type
+
+import pydantic
+
+from .http import parse_json
+from .problem import Problem
+
+# The host accepts references to a schema's own definitions only as
+# `#/$defs/<name>` (and moves them into the OpenAPI components).
+_REF_TEMPLATE = "#/$defs/{model}"
+
+
+def is_model(annotation: Any) -> bool:
+    """Whether `annotation` is a pydantic model class."""
+    return isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)
+
+
+def json_schema(model: Type[pydantic.BaseModel]) -> Dict[str, Any]:
+    """The JSON Schema of `model`, its nested models under `$defs`, and every
+    field that accepts `None` accepting JSON `null` (pydantic 1 leaves `null`
+    out of `Optional[...]` fields, which would make the host refuse it)."""
+    schema = model.schema(ref_template=_REF_TEMPLATE)
+    definitions = schema.pop("definitions", None)
+    _allow_null(schema, model)
+    if definitions:
+        for nested in _nested_models(model, set()):
+            if nested is not model and nested.__name__ in definitions:
+                _allow_null(definitions[nested.__name__], nested)
+        schema["$defs"] = definitions
+    return schema
+
+
+def json_schema_text(model: Type[pydantic.BaseModel]) -> str:
+    return json.dumps(json_schema(model), separators=(",", ":"), sort_keys=True)
+
+
+def _allow_null(schema: Dict[str, Any], model: Type[pydantic.BaseModel]) -> None:
+    properties = schema.get("properties", {})
+    for name, field in model.__fields__.items():
+        key = field.alias
+        if not field.allow_none or key not in properties:
+            continue
+        prop = properties[key]
+        kind = prop.get("type")
+        if isinstance(kind, str):
+            prop["type"] = [kind, "null"]
+        elif isinstance(kind, list):
+            if "null" not in kind:
+                kind.append("null")
+        else:
+            title = prop.pop("title", None)
+            description = prop.pop("description", None)
+            properties[key] = {"anyOf": [prop, {"type": "null"}]}
+            if title is not None:
+                properties[key]["title"] = title
+            if description is not None:
+                properties[key]["description"] = description
+
+
+def _nested_models(model: Type[pydantic.BaseModel], seen: Set[type]):
+    if model in seen:
+        return
+    seen.add(model)
+    yield model
+    for field in model.__fields__.values():
+        for sub in (field.type_, field.outer_type_):
+            if is_model(sub):
+                yield from _nested_models(sub, seen)
+
+
+def parse_body(model: Type[pydantic.BaseModel], body: bytes) -> pydantic.BaseModel:
+    """Parses a JSON body into `model`. Malformed JSON is a 422 naming
+    `body`; a body that does not fit the model is a 422 naming the field."""
+    data = parse_json(body)
+    try:
+        return model.parse_obj(data)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        path = [str(part) for part in first["loc"] if part != "__root__"]
+        field = ".".join(path) or "body"
+        raise Problem.validation(field, f"{field}: {first['msg']}") from None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Models, dataclasses, lists and dicts of them as plain JSON values."""
+    if isinstance(value, pydantic.BaseModel):
+        return to_jsonable(value.dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
