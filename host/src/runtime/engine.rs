@@ -71,6 +71,8 @@ pub struct Runtime {
     pooling: bool,
     cache: Option<CompileCache>,
     loaded: Mutex<HashMap<String, Weak<Component>>>,
+    /// A gate per digest being compiled (see `compile`).
+    compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     deadlines: bool,
     ticker: Arc<AtomicBool>,
     max_instances: u32,
@@ -116,6 +118,7 @@ impl Runtime {
             pooling,
             cache,
             loaded: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(HashMap::new()),
             deadlines: options.deadlines,
             ticker,
             max_instances: options.max_instances,
@@ -151,6 +154,18 @@ impl Runtime {
         if let Some(component) = self.loaded(digest) {
             return Ok(component);
         }
+        // One compile per digest at a time: deploys of the same code that
+        // arrive together (tenants, replicas' notices, a restart) wait for
+        // the first instead of compiling it again side by side.
+        let gate = {
+            let mut compiling = self.compiling.lock().expect("compile gates poisoned");
+            compiling.retain(|_, gate| Arc::strong_count(gate) > 1);
+            compiling.entry(digest.to_string()).or_default().clone()
+        };
+        let _turn = gate.lock().await;
+        if let Some(component) = self.loaded(digest) {
+            return Ok(component);
+        }
         check_header(&bytes)?;
         let engine = self.engine.clone();
         let cache = self.cache.clone();
@@ -160,7 +175,11 @@ impl Runtime {
                 return Ok(component);
             }
             let component = Component::from_binary(&engine, &bytes)
-                .map_err(|e| anyhow::Error::from(e).context("the component does not compile"))?;
+                .map_err(|e| anyhow::Error::from(e).context("the component does not compile"));
+            // Compiling a large component (an interpreter, say) leaves
+            // hundreds of MiB free in the allocator's arenas: give them back.
+            release_free_memory();
+            let component = component?;
             if let Some(cache) = &cache
                 && let Err(error) = cache.store(&key, &component)
             {
@@ -304,5 +323,51 @@ fn describe_exports(engine: &Engine, component: &Component) -> String {
         "nothing".into()
     } else {
         names.join(", ")
+    }
+}
+
+/// Returns the allocator's free memory to the system (glibc keeps what a
+/// compile freed in its arenas otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the allocator's own
+    // arenas; it takes no pointers and is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deploys_of_one_digest_that_arrive_together_compile_it_once() {
+        let runtime = Arc::new(
+            Runtime::new(RuntimeOptions {
+                pooling: false,
+                max_instances: 4,
+                memory_bytes: 1 << 20,
+                cache_dir: None,
+                deadlines: false,
+            })
+            .unwrap(),
+        );
+        // The smallest component: its preamble.
+        let bytes: Arc<[u8]> = Arc::from(&b"\0asm\x0d\0\x01\0"[..]);
+        let compiles: Vec<_> = (0..8)
+            .map(|_| {
+                let (runtime, bytes) = (runtime.clone(), bytes.clone());
+                tokio::spawn(async move { runtime.compile(bytes, "digest").await.unwrap() })
+            })
+            .collect();
+        let mut components = Vec::new();
+        for compile in compiles {
+            components.push(compile.await.unwrap());
+        }
+        assert!(
+            components.iter().all(|c| Arc::ptr_eq(c, &components[0])),
+            "one compiled copy, shared"
+        );
     }
 }
