@@ -163,15 +163,19 @@ fn build_components() -> Result<PathBuf> {
             copy(name, &out.join(format!("{name}.wasm")))?;
         }
     }
-    let outputs = Outputs {
+    let outputs = outputs();
+    python::build(&outputs)?;
+    javascript::build(&outputs)?;
+    Ok(components_dir())
+}
+
+fn outputs() -> Outputs {
+    Outputs {
         root: root(),
         toolchains: target_dir().join("toolchains"),
         examples: components_dir().join("examples"),
         test: components_dir().join("test"),
-    };
-    python::build(&outputs)?;
-    javascript::build(&outputs)?;
-    Ok(components_dir())
+    }
 }
 
 fn run(args: &[String]) -> Result {
@@ -188,6 +192,9 @@ fn run(args: &[String]) -> Result {
 
 fn test(args: &[String]) -> Result {
     let components = build_components()?;
+    let outputs = outputs();
+    python::test(&outputs)?;
+    javascript::test(&outputs)?;
     status(
         cargo()
             .args(["test", "--workspace"])

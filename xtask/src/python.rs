@@ -157,6 +157,14 @@ pub fn build(outputs: &Outputs) -> Result {
     Ok(())
 }
 
+/// Runs the SDK's and the services' unit tests natively (`cargo xtask
+/// test` runs them every time; `build` only before it rebuilds).
+pub fn test(outputs: &Outputs) -> Result {
+    let toolchain = toolchain(&outputs.toolchains)?;
+    bindings(outputs, &toolchain)?;
+    unit_tests(outputs, &toolchain)
+}
+
 /// The venv and the wasm site-packages, (re)installed when the pins change.
 fn toolchain(toolchains: &Path) -> Result<Toolchain> {
     let dir = toolchains.join("python");
