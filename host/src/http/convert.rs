@@ -61,12 +61,18 @@ pub fn problem_error(problem: Problem) -> ApiError {
     ApiError::Service(problem)
 }
 
-/// Headers the host owns: framing is computed from the body it sends.
-const HOST_HEADERS: &[HeaderName] = &[
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::CONNECTION,
-    header::UPGRADE,
+/// Response headers the host owns: framing is computed from the body it
+/// sends, and the connection's headers are its own.
+const HOST_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "http2-settings",
 ];
 
 /// A service's status, if it is one a final response may have: 200 to
@@ -116,7 +122,8 @@ fn passed_on(
     value: HeaderValue,
     strip_set_cookie: bool,
 ) -> Option<(HeaderName, HeaderValue)> {
-    let dropped = HOST_HEADERS.contains(&name) || (strip_set_cookie && name == header::SET_COOKIE);
+    let dropped =
+        HOST_HEADERS.contains(&name.as_str()) || (strip_set_cookie && name == header::SET_COOKIE);
     (!dropped).then_some((name, value))
 }
 
@@ -144,7 +151,15 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "content-length",
+    // Set by the host, not the client: where the component is mounted.
     "x-forwarded-prefix",
+    // What a client says of the hops before it cannot be trusted: berth
+    // knows of no proxy in front of it.
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
 ];
 
 /// The request as a standard `wasi:http` component sees it: the path
@@ -199,7 +214,9 @@ pub fn proxy_request(parts: &Parts, prefix: &str, path: &str, body: Bytes) -> ht
         }
     }
     headers.insert(header::CONTENT_LENGTH, length);
-    if let Ok(prefix) = HeaderValue::from_str(prefix) {
+    // The public mount point: with path tenancy, the tenant's segment too.
+    let tenant = parts.uri.path().strip_suffix(path).unwrap_or_default();
+    if let Ok(prefix) = HeaderValue::from_str(&format!("{tenant}{prefix}")) {
         headers.insert("x-forwarded-prefix", prefix);
     }
     request
@@ -213,8 +230,14 @@ pub fn proxy_response(
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
     let mut builder = http::Response::builder().status(final_status(parts.status.as_u16())?);
+    // A header's repeated values come with no name: they are the last
+    // name's.
+    let mut last = None;
     for (name, value) in parts.headers {
-        let Some(name) = name else { continue };
+        let Some(name) = name.or_else(|| last.clone()) else {
+            continue;
+        };
+        last = Some(name.clone());
         if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {
             builder = builder.header(name, value);
         }

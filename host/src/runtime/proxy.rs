@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -93,7 +93,7 @@ impl Invocation {
             // The body, while the component may still be writing it; if it
             // ends (or traps) first, its store goes and the body with it.
             let (parts, body) = response.into_parts();
-            let collect = Limited::new(body, max_response_bytes).collect();
+            let collect = read_whole(body, max_response_bytes);
             tokio::pin!(collect);
             let collected = loop {
                 match guest.task.as_mut() {
@@ -109,16 +109,7 @@ impl Invocation {
                     None => break collect.await,
                 }
             };
-            let body = collected
-                .map_err(|error| {
-                    if error.is::<LengthLimitError>() {
-                        CallError::ResponseTooLarge(max_response_bytes)
-                    } else {
-                        CallError::NoResponse(format!("its body failed: {error}"))
-                    }
-                })?
-                .to_bytes();
-            Ok(http::Response::from_parts(parts, body))
+            Ok(http::Response::from_parts(parts, collected?))
         })
         .await;
 
@@ -131,7 +122,7 @@ impl Invocation {
                 Err(_) => guest.abort.abort(),
             }
         }
-        match (answer, guest.result) {
+        match (answer, guest.result.take()) {
             // It failed before the host's answer was sent (the host sends
             // only whole responses): a response it set may be cut short,
             // so its failure is the answer, unless the host's own refusal
@@ -161,9 +152,43 @@ impl Guest {
                 invocation.flush_output(result.is_err());
                 self.result = Some(result);
             }
-            Err(join) => tracing::error!(error = %join, "the component's task failed"),
+            Err(join) => {
+                tracing::error!(error = %join, "the component's task failed");
+                self.result = Some(Err(CallError::Trap(format!("its task failed: {join}"))));
+            }
         }
     }
+}
+
+/// A request that ends early (its client went away) takes the component
+/// with it: its store, pool slot and outbound calls go at once.
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.abort.abort();
+    }
+}
+
+/// The body into one buffer, up to `limit` bytes: a copy per frame, so
+/// that a component writing a byte at a time costs the host its bytes, not
+/// a buffer per write.
+async fn read_whole<B>(body: B, limit: usize) -> Result<Bytes, CallError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut body = body;
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|error| CallError::NoResponse(format!("its body failed: {error}")))?;
+        if let Ok(data) = frame.into_data() {
+            if whole.len() + data.len() > limit {
+                return Err(CallError::ResponseTooLarge(limit));
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(whole.freeze())
 }
 
 /// Why there is no response when the component never set one.

@@ -48,6 +48,29 @@ async fn a_standard_component_is_mounted_at_its_name_and_sees_the_path_below_it(
         seen["prefix"], "/proxy",
         "the host sets the prefix, not the client"
     );
+    let response = app
+        .client
+        .get(app.url("/proxy/echo"))
+        .header("forwarded", "for=10.0.0.1;host=evil.example")
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let (_, seen) = json(response).await;
+    assert_eq!(
+        seen["forwarded"], "",
+        "what a client says of earlier hops is dropped"
+    );
+
+    // Repeated headers keep every value; the connection's are the host's.
+    let response = app.get("/proxy/headers").await;
+    assert_eq!(response.status(), 200);
+    let vary: Vec<_> = response.headers().get_all("vary").iter().collect();
+    assert_eq!(vary, ["accept", "origin"]);
+    assert!(response.headers().get("te").is_none());
+    assert!(response.headers().get("trailer").is_none());
 
     let head = app
         .client
@@ -112,12 +135,13 @@ async fn the_operator_gives_a_standard_component_its_routes_prefix_and_openapi()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standard_component_is_held_to_its_deadline_memory_and_response_limit() {
     let app = TestApp::spawn_with(proxy(
-        "[services.proxy.limits]\nrequest_timeout_ms = 500\nmemory_mb = 32\nmax_response_bytes = 1048576",
+        "[services.proxy.limits]\nrequest_timeout_ms = 2000\nmemory_mb = 32\nmax_response_bytes = 65536",
     ))
     .await;
     error(app.get("/proxy/spin").await, 504, "timeout").await;
     error(app.get("/proxy/grow").await, 500, "service_failed").await;
     error(app.get("/proxy/stream").await, 500, "response_too_large").await;
+    error(app.get("/proxy/drip").await, 500, "response_too_large").await;
     error(app.get("/proxy/unset").await, 500, "service_failed").await;
     // Never a response cut short by a trap: the host answers whole ones.
     error(app.get("/proxy/cut").await, 500, "service_failed").await;
@@ -232,5 +256,74 @@ async fn a_standard_component_deploys_into_a_tenant_through_the_admin_api() {
         (status, &body["message"]),
         (200, &Value::from("Hello, ada!")),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_goes_away_stops_its_component() {
+    let (server, hits) = counting_server().await;
+    let app = TestApp::spawn_with(proxy(&format!(
+        "[services.proxy]\nallowed_outbound_hosts = [\"http://{server}\"]\n[services.proxy.limits]\nrequest_timeout_ms = 10000"
+    )))
+    .await;
+    // The component would call out after 1.5 s; its clients leave at 0.2 s.
+    for _ in 0..4 {
+        let gave_up = app
+            .client
+            .get(app.url(&format!("/proxy/late?http://{server}/ping")))
+            .timeout(std::time::Duration::from_millis(200))
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "the client gave up first");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no abandoned component went on to call out"
+    );
+    // A request that waits for its answer does get that far.
+    let (status, _) = json(app.get(&format!("/proxy/late?http://{server}/ping")).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A local server that counts the requests it gets.
+async fn counting_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let counted = hits.clone();
+    let router = axum::Router::new().route(
+        "/ping",
+        axum::routing::get(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "pong" }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (address, hits)
+}
+
+#[tokio::test]
+async fn with_path_tenancy_a_standard_component_is_told_its_public_prefix() {
+    let app = TestApp::spawn_with(TestConfig {
+        toml: "[tenancy]\nmode = \"path\"\n[tenants.acme]".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let response = app
+        .admin(
+            reqwest::Method::PUT,
+            "/tenants/acme/services/edge",
+            Some(component("test/proxy")),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (status, seen) = json(app.get("/acme/edge/echo?x=1").await).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        (seen["prefix"].as_str(), seen["path"].as_str()),
+        (Some("/acme/edge"), Some("/echo?x=1"))
     );
 }

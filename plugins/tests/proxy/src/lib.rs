@@ -10,6 +10,10 @@
 //! - `/cut`: sets a response, writes part of its body, then traps;
 //! - `/unset`: returns without setting a response;
 //! - `/status?<n>`: answers with status `n`;
+//! - `/drip`: sets a response and writes its body a byte at a time, forever;
+//! - `/late?<url>`: waits 1.5 s, then calls out to `<url>` (a request whose
+//!   client went away must not get that far);
+//! - `/headers`: answers with repeated and hop-by-hop headers;
 //! - `/fetch?<url>`: calls out to `<url>` (the allow-list decides) and
 //!   answers the status it got, or the error.
 
@@ -135,6 +139,32 @@ mod component {
                     panic!("cut short");
                 }
                 "/unset" => drop(out),
+                "/drip" => {
+                    let response = OutgoingResponse::new(Fields::new());
+                    let outgoing = response.body().expect("a body");
+                    ResponseOutparam::set(out, Ok(response));
+                    let stream = outgoing.write().expect("a body stream");
+                    while stream.blocking_write_and_flush(b"x").is_ok() {}
+                }
+                "/late" => {
+                    wasip2::clocks::monotonic_clock::subscribe_duration(1_500_000_000).block();
+                    let url = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
+                    let _ = fetch(url);
+                    answer(out, 200, "{}");
+                }
+                "/headers" => {
+                    let headers = Fields::from_list(&[
+                        ("vary".to_string(), b"accept".to_vec()),
+                        ("vary".to_string(), b"origin".to_vec()),
+                        ("te".to_string(), b"trailers".to_vec()),
+                        ("trailer".to_string(), b"x-checksum".to_vec()),
+                    ])
+                    .expect("valid headers");
+                    let response = OutgoingResponse::new(headers);
+                    let outgoing = response.body().expect("a body");
+                    ResponseOutparam::set(out, Ok(response));
+                    OutgoingBody::finish(outgoing, None).expect("finished");
+                }
                 "/status" => {
                     let query = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
                     answer(out, query.parse().unwrap_or(200), "{}");
@@ -148,6 +178,14 @@ mod component {
                 }
                 _ => {
                     let prefix = header(&request, "x-forwarded-prefix");
+                    let forwarded = [
+                        "forwarded",
+                        "x-forwarded-for",
+                        "x-forwarded-host",
+                        "x-forwarded-proto",
+                    ]
+                    .map(|name| header(&request, name))
+                    .concat();
                     let host = header(&request, "host");
                     let body = String::from_utf8_lossy(&read_body(&request)).into_owned();
                     let authority = request.authority().unwrap_or_default();
@@ -155,7 +193,7 @@ mod component {
                         out,
                         200,
                         &format!(
-                            r#"{{"method":{method:?},"path":{path:?},"prefix":{prefix:?},"host":{host:?},"authority":{authority:?},"body":{body:?}}}"#
+                            r#"{{"method":{method:?},"path":{path:?},"prefix":{prefix:?},"forwarded":{forwarded:?},"host":{host:?},"authority":{authority:?},"body":{body:?}}}"#
                         ),
                     );
                 }
