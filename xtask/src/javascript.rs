@@ -92,6 +92,13 @@ const COMPONENTS: &[Component] = &[
         world: World::Service,
     },
     Component {
+        name: "items-js",
+        example: false,
+        dir: "plugins/items-js",
+        entry: "src/index.js",
+        world: World::Service,
+    },
+    Component {
         name: "fetch-js",
         example: false,
         dir: "plugins/tests/fetch-js",
@@ -101,7 +108,11 @@ const COMPONENTS: &[Component] = &[
 ];
 
 /// Dirs of `*.test.js` files run natively before a build.
-const UNIT_TESTS: &[&str] = &["sdk/js/test", "plugins/hello-js/test"];
+const UNIT_TESTS: &[&str] = &[
+    "sdk/js/test",
+    "plugins/hello-js/test",
+    "plugins/items-js/test",
+];
 
 struct Toolchain {
     dir: PathBuf,
@@ -274,6 +285,13 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result {
         return Ok(());
     }
     fs::write(to, bytes).map_err(|e| format!("cannot write {}: {e}", to.display()))
+}
+
+/// Runs the SDK's and the services' unit tests natively (`cargo xtask
+/// test` runs them every time; `build` only before it rebuilds).
+pub fn test(outputs: &Outputs) -> Result {
+    check_node()?;
+    unit_tests(outputs)
 }
 
 /// `node --test` over the unit tests, with `@berth/sdk` and the WIT

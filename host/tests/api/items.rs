@@ -1,7 +1,7 @@
 //! The `items` service: every CRUD route, its validation and pagination.
-//! One test body, two services: each test runs against the Rust `items`
-//! (`mod rust`) and the Python `items-py` (`mod python`), which must answer
-//! alike.
+//! One test body, three services: each test runs against the Rust `items`
+//! (`mod rust`), the Python `items-py` (`mod python`) and the JavaScript
+//! `items-js` (`mod javascript`), which must answer alike.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -27,6 +27,11 @@ pub const PYTHON: Items = Items {
     plugins: &["items-py"],
 };
 
+pub const JAVASCRIPT: Items = Items {
+    base: "/items-js",
+    plugins: &["test/items-js"],
+};
+
 impl Items {
     /// berth serving this implementation.
     pub async fn spawn(self) -> TestApp {
@@ -43,9 +48,9 @@ impl Items {
     }
 }
 
-/// Generates, for each test body `name(items: Items)`, the test
-/// `rust::name` and the test `python::name`.
-macro_rules! on_both_services {
+/// Generates, for each test body `name(items: Items)`, the tests
+/// `rust::name`, `python::name` and `javascript::name`.
+macro_rules! on_every_service {
     ($($name:ident),* $(,)?) => {
         mod rust {
             $(
@@ -63,10 +68,18 @@ macro_rules! on_both_services {
                 }
             )*
         }
+        mod javascript {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::JAVASCRIPT).await;
+                }
+            )*
+        }
     };
 }
 
-on_both_services!(
+on_every_service!(
     creating_an_item_answers_201_with_the_item_and_its_location,
     optional_fields_take_their_defaults,
     an_unknown_item_is_404,
