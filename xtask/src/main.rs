@@ -179,6 +179,8 @@ fn outputs() -> Outputs {
 }
 
 fn run(args: &[String]) -> Result {
+    // `cargo xtask run -- --listen …` and `cargo xtask run --listen …` alike.
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
     let examples = build_components()?.join("examples");
     let mut command = cargo();
     command
