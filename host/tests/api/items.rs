@@ -323,6 +323,8 @@ async fn malformed_json_is_422_naming_the_body(items: Items) {
         "",
         "[1, 2]",
         "{\"name\": \"x\", \"price\": 1} trailing",
+        // A field given twice is ambiguous, whichever value would win.
+        "{\"name\": \"x\", \"name\": \"y\", \"price\": 1}",
     ] {
         let response = app
             .client

@@ -43,9 +43,26 @@ class Request:
         return parse_json(self.body)
 
 
+class _DuplicateField(ValueError):
+    pass
+
+
+def _unique_fields(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """An object whose names are unique: a name given twice is ambiguous
+    (the Rust and JavaScript SDKs refuse it too)."""
+    fields: Dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise _DuplicateField(f"duplicate field `{name}`")
+        fields[name] = value
+    return fields
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_fields)
+    except _DuplicateField as error:
+        raise Problem.validation("body", f"body: {error}") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise Problem.validation("body", f"body is not valid JSON: {error}") from None
 

@@ -75,6 +75,12 @@ class Schemas(unittest.TestCase):
         self.assertIs(schema["additionalProperties"], False)
         self.assertEqual(schema["required"], ["name", "count"])
 
+    def test_a_field_given_twice_is_a_422_on_the_body(self):
+        with self.assertRaises(Problem) as raised:
+            parse_body(Thing, b'{"name": "a", "name": "b", "count": 1}')
+        self.assertEqual((raised.exception.status, raised.exception.field), (422, "body"))
+        self.assertIn("duplicate field `name`", raised.exception.message)
+
     def test_nested_models_are_defs_referenced_by_pointer(self):
         schema = json_schema(Page)
         self.assertNotIn("definitions", schema)
