@@ -16,8 +16,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use crate::fresh::is_fresh;
 use crate::{Outputs, Result, status};
 
 /// The oldest Node.js the toolchain runs on.
@@ -318,30 +319,4 @@ fn unit_tests(outputs: &Outputs) -> Result {
             .args(&files)
             .current_dir(&outputs.root),
     )
-}
-
-/// Whether `out` exists and is newer than every file under `inputs`.
-fn is_fresh(out: &Path, mut inputs: impl Iterator<Item = PathBuf>) -> bool {
-    let Ok(built) = fs::metadata(out).and_then(|m| m.modified()) else {
-        return false;
-    };
-    inputs.all(|input| newest(&input).is_some_and(|t| t <= built))
-}
-
-/// The newest modification time of a file or of the files under a dir
-/// (skipping `node_modules`); `None` when it cannot be read.
-fn newest(path: &Path) -> Option<SystemTime> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_dir() {
-        return meta.modified().ok();
-    }
-    let mut latest = meta.modified().ok()?;
-    for entry in fs::read_dir(path).ok()? {
-        let entry = entry.ok()?;
-        if entry.file_name() == "node_modules" {
-            continue;
-        }
-        latest = latest.max(newest(&entry.path())?);
-    }
-    Some(latest)
 }

@@ -14,8 +14,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
+use crate::fresh::is_fresh;
 use crate::{Outputs, Result, status};
 
 /// The tool that turns a Python app into a component.
@@ -276,32 +276,4 @@ fn unit_tests(outputs: &Outputs, toolchain: &Toolchain) -> Result {
         )?;
     }
     Ok(())
-}
-
-/// Whether `out` exists and is newer than every file under `inputs`.
-fn is_fresh(out: &Path, inputs: impl Iterator<Item = PathBuf>) -> bool {
-    let Ok(built) = fs::metadata(out).and_then(|m| m.modified()) else {
-        return false;
-    };
-    inputs
-        .map(|input| newest(&input))
-        .all(|newest| newest.is_some_and(|t| t <= built))
-}
-
-/// The newest modification time of a file or of the files under a dir
-/// (skipping `__pycache__`); `None` when it cannot be read.
-fn newest(path: &Path) -> Option<SystemTime> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_dir() {
-        return meta.modified().ok();
-    }
-    let mut latest = meta.modified().ok()?;
-    for entry in fs::read_dir(path).ok()? {
-        let entry = entry.ok()?;
-        if entry.file_name() == "__pycache__" {
-            continue;
-        }
-        latest = latest.max(newest(&entry.path())?);
-    }
-    Some(latest)
 }

@@ -61,9 +61,10 @@ pub fn problem_error(problem: Problem) -> ApiError {
     ApiError::Service(problem)
 }
 
-/// Response headers the host owns: framing is computed from the body it
-/// sends, and the connection's headers are its own.
-const HOST_HEADERS: &[&str] = &[
+/// Headers of the connection, not of the message: the host frames what it
+/// sends (from the body it holds whole) and owns its connections, so a
+/// service's response and a standard component's request go without them.
+const CONNECTION_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",
@@ -122,8 +123,8 @@ fn passed_on(
     value: HeaderValue,
     strip_set_cookie: bool,
 ) -> Option<(HeaderName, HeaderValue)> {
-    let dropped =
-        HOST_HEADERS.contains(&name.as_str()) || (strip_set_cookie && name == header::SET_COOKIE);
+    let dropped = CONNECTION_HEADERS.contains(&name.as_str())
+        || (strip_set_cookie && name == header::SET_COOKIE);
     (!dropped).then_some((name, value))
 }
 
@@ -140,18 +141,10 @@ fn with_body(
     builder.body(body).map_err(|_| ApiError::ServiceFailed)
 }
 
-/// Request headers that belong to the connection, not the request: a
-/// standard component gets the body whole, with its length.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    // Set by the host, not the client: where the component is mounted.
+/// Request headers that are not the client's to say, besides the
+/// connection's: a standard component gets the host's word for them.
+const FORWARDING_HEADERS: &[&str] = &[
+    // Set by the host: where the component is mounted.
     "x-forwarded-prefix",
     // What a client says of the hops before it cannot be trusted: berth
     // knows of no proxy in front of it.
@@ -209,7 +202,8 @@ pub fn proxy_request(parts: &Parts, prefix: &str, path: &str, body: Bytes) -> ht
         .expect("a request of valid parts");
     let headers = request.headers_mut();
     for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        let name_text = name.as_str();
+        if !CONNECTION_HEADERS.contains(&name_text) && !FORWARDING_HEADERS.contains(&name_text) {
             headers.append(name, value.clone());
         }
     }

@@ -71,15 +71,9 @@ impl Invocation {
             // The response, or the task's end when the component returns or
             // traps without one.
             let mut receiver = receiver;
-            let response = match guest.task.as_mut() {
-                Some(running) => tokio::select! {
-                    response = &mut receiver => response.ok(),
-                    ended = running => {
-                        guest.ended(ended);
-                        receiver.try_recv().ok()
-                    }
-                },
-                None => unreachable!("the task is awaited only here"),
+            let response = match guest.beside(&mut receiver).await {
+                Some(response) => response.ok(),
+                None => receiver.try_recv().ok(),
             };
             let response = match response {
                 Some(Ok(response)) => response,
@@ -95,19 +89,12 @@ impl Invocation {
             let (parts, body) = response.into_parts();
             let collect = read_whole(body, max_response_bytes);
             tokio::pin!(collect);
-            let collected = loop {
-                match guest.task.as_mut() {
-                    Some(running) => tokio::select! {
-                        collected = &mut collect => break collected,
-                        ended = running => {
-                            guest.ended(ended);
-                            if let Some(Err(error)) = &guest.result {
-                                return Err(error.clone());
-                            }
-                        }
-                    },
-                    None => break collect.await,
-                }
+            let collected = match guest.beside(&mut collect).await {
+                Some(collected) => collected,
+                None => match &guest.result {
+                    Some(Err(error)) => return Err(error.clone()),
+                    _ => collect.await,
+                },
             };
             Ok(http::Response::from_parts(parts, collected?))
         })
@@ -143,6 +130,21 @@ struct Guest {
 }
 
 impl Guest {
+    /// Runs `work` beside the component: its output, or `None` when the
+    /// component ended first (its end is taken, and `work` may go on).
+    async fn beside<F: Future + Unpin>(&mut self, work: &mut F) -> Option<F::Output> {
+        let Some(running) = self.task.as_mut() else {
+            return Some(work.await);
+        };
+        tokio::select! {
+            done = work => Some(done),
+            ended = running => {
+                self.ended(ended);
+                None
+            }
+        }
+    }
+
     /// Takes the task's end: its output is logged and its store dropped
     /// at once (so the response body it held ends too).
     fn ended(&mut self, ended: Result<Ended, tokio::task::JoinError>) {

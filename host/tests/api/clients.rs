@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, TestConfig, error, json};
+use crate::helpers::{PingServer, TestApp, TestConfig, error, json};
 
 fn hostile(toml: &str) -> TestConfig {
     TestConfig {
@@ -175,10 +175,7 @@ async fn set_cookie_is_stripped_where_the_operator_says() {
 
 #[tokio::test]
 async fn a_name_that_resolves_to_an_inner_address_is_refused_even_when_allow_listed() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let port = PingServer::start(200).await.address.port();
     let app = TestApp::spawn_with(hostile(&format!(
         "[services.hostile]\nallowed_outbound_hosts = [\"http://localhost:{port}\", \"http://127.0.0.1:{port}\"]"
     )))

@@ -3,12 +3,10 @@
 //! gives them, seeing their path relative to the mount point, held to the
 //! same deadline, memory, response and outbound limits, in any tenant.
 
-use std::net::SocketAddr;
-
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestConfig, component, error, json};
+use crate::helpers::{PingServer, TestApp, TestConfig, component, error, json};
 
 fn proxy(toml: &str) -> TestConfig {
     TestConfig {
@@ -157,20 +155,9 @@ async fn a_standard_component_is_held_to_its_deadline_memory_and_response_limit(
     assert_eq!(status, 200, "and so do the others");
 }
 
-async fn local_server() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = axum::Router::new().route(
-        "/ping",
-        axum::routing::get(|| async { (axum::http::StatusCode::ACCEPTED, "pong") }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    address
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standard_component_reaches_only_the_hosts_allow_listed_for_it() {
-    let server = local_server().await;
+    let server = PingServer::start(202).await.address;
     let denied = TestApp::spawn_with(proxy("")).await;
     let (status, body) = json(
         denied
@@ -261,7 +248,8 @@ async fn a_standard_component_deploys_into_a_tenant_through_the_admin_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_whose_client_goes_away_stops_its_component() {
-    let (server, hits) = counting_server().await;
+    let ping = PingServer::start(200).await;
+    let server = ping.address;
     let app = TestApp::spawn_with(proxy(&format!(
         "[services.proxy]\nallowed_outbound_hosts = [\"http://{server}\"]\n[services.proxy.limits]\nrequest_timeout_ms = 10000"
     )))
@@ -277,32 +265,11 @@ async fn a_request_whose_client_goes_away_stops_its_component() {
         assert!(gave_up.is_err(), "the client gave up first");
     }
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(
-        hits.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "no abandoned component went on to call out"
-    );
+    assert_eq!(ping.hits(), 0, "no abandoned component went on to call out");
     // A request that waits for its answer does get that far.
     let (status, _) = json(app.get(&format!("/proxy/late?http://{server}/ping")).await).await;
     assert_eq!(status, 200);
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-}
-
-/// A local server that counts the requests it gets.
-async fn counting_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let counted = hits.clone();
-    let router = axum::Router::new().route(
-        "/ping",
-        axum::routing::get(move || {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async { "pong" }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (address, hits)
+    assert_eq!(ping.hits(), 1);
 }
 
 #[tokio::test]

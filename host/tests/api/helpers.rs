@@ -569,3 +569,34 @@ pub fn refused_as(body: &Value, kind: &str) -> String {
     assert!(error.contains(kind), "expected {kind}: {error}");
     error
 }
+
+/// A tiny HTTP server on 127.0.0.1 for outbound calls: `GET /ping` answers
+/// `pong` with `status`, and counts the calls it got.
+pub struct PingServer {
+    pub address: std::net::SocketAddr,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PingServer {
+    pub async fn start(status: u16) -> PingServer {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let counted = hits.clone();
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        let router = axum::Router::new().route(
+            "/ping",
+            axum::routing::get(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move { (status, "pong") }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        PingServer { address, hits }
+    }
+
+    /// The calls it got so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestConfig, error, json};
+use crate::helpers::{PingServer, TestApp, TestConfig, error, json};
 
 fn hostile(toml: &str) -> TestConfig {
     TestConfig {
@@ -217,15 +217,6 @@ async fn a_tenant_over_its_quota_gets_429_and_recovers() {
     hello_answers(&app).await;
 }
 
-/// A tiny HTTP server on 127.0.0.1, the allow-listed destination.
-async fn local_server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    address
-}
-
 async fn fetch(app: &TestApp, url: &str) -> Value {
     let (status, body) = json(app.get(&format!("/hostile/fetch?url={url}")).await).await;
     assert_eq!(status, 200, "{body}");
@@ -234,7 +225,7 @@ async fn fetch(app: &TestApp, url: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_reaches_only_allow_listed_hosts() {
-    let server = local_server().await;
+    let server = PingServer::start(200).await.address;
     let url = format!("http://{server}/ping");
 
     let denied = TestApp::spawn_with(hostile("")).await;
