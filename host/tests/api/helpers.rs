@@ -353,23 +353,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &TempDir, plugins: &TempDir, port: u16, env: &[(&str, &str)]) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("serve")
-            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BERTH_DATA_DIR", data.path())
-            .env("BERTH_PLUGINS_DIR", plugins.path())
-            .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("BERTH_MAX_INSTANCES", "32")
-            .env("BERTH_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let mut all = vec![
+            ("BERTH_DATA_DIR", data.path().to_str().unwrap()),
+            ("BERTH_PLUGINS_DIR", plugins.path().to_str().unwrap()),
+            ("BERTH_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("BERTH_MAX_INSTANCES", "32"),
+        ];
+        all.extend_from_slice(env);
+        Server::start_in(data.path(), port, &all)
     }
 
     /// `berth serve` run from `cwd` with its defaults but for `env`: the
