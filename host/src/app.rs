@@ -49,6 +49,8 @@ impl Application {
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
             pooling: settings.pooling,
             max_instances: settings.max_instances,
+            max_warm: settings.max_warm_instances,
+            tenant_max_warm: settings.tenant_max_warm_instances,
             memory_bytes: settings.policy.max_memory_bytes(),
             cache_dir: Some(settings.cache_dir.clone()),
             deadlines: settings.deadlines,

@@ -35,12 +35,23 @@ impl LogCtx {
     }
 }
 
-impl Drop for LogCtx {
-    fn drop(&mut self) {
+impl LogCtx {
+    /// Ends a request: says what was dropped, and gives the next request
+    /// (of an instance reused across requests) the whole budget again.
+    pub fn end_request(&mut self) {
         if self.dropped > 0 {
             tracing::warn!(target: "berth::service", service = %self.service, dropped = self.dropped,
                 "service exceeded {MAX_MESSAGES} log messages or {MAX_BYTES} log bytes in one request");
         }
+        self.emitted = 0;
+        self.bytes = 0;
+        self.dropped = 0;
+    }
+}
+
+impl Drop for LogCtx {
+    fn drop(&mut self) {
+        self.end_request();
     }
 }
 

@@ -106,6 +106,9 @@ layer! {
         pub max_instances: u32,
         /// Most instances one tenant may hold [default: half of max_instances].
         pub tenant_max_instances: u32,
+        /// Most instances kept warm between requests by services that reuse
+        /// them, process-wide [default: a quarter of max_instances].
+        pub max_warm_instances: u32,
         pub deadlines: bool,
         /// Where compiled components are cached [default: <data dir>/cache].
         /// Instances may share one: entries are keyed by digest and engine.

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 pub use layer::{Layer, LimitsLayer, RuntimeLayer, ServerLimitsLayer};
 use policy::Policy;
+pub use policy::Reuse;
 use tenancy::Tenancy;
 
 /// Why the settings could not be loaded.
@@ -119,8 +120,14 @@ pub struct Settings {
     pub clients: ClientLimits,
     /// Use wasmtime's pooling allocator (falls back to on-demand if refused).
     pub pooling: bool,
-    /// Most instances alive at once (pooling allocator slots).
+    /// Most instances requests hold at once (pooling allocator slots).
     pub max_instances: u32,
+    /// Most instances kept warm between requests, process-wide (pooling
+    /// allocator slots on top of `max_instances`).
+    pub max_warm_instances: u32,
+    /// Most of them one tenant's: its share of the instance pool
+    /// (`tenant_max_instances` ÷ `max_instances`) of them.
+    pub tenant_max_warm_instances: u32,
     /// Stop guests at their deadline (off only to measure its cost).
     pub deadlines: bool,
     /// Where compiled components are cached.
@@ -238,6 +245,29 @@ impl Layer {
             self.services,
             self.tenants,
         )?;
+        // Slots for warm instances only when some service may reuse them.
+        let max_warm_instances =
+            self.runtime
+                .max_warm_instances
+                .unwrap_or(if policy.reuses_instances() {
+                    (max_instances / 4).max(1)
+                } else {
+                    0
+                });
+        if max_warm_instances > max_instances {
+            return Err(invalid(
+                "runtime.max_warm_instances",
+                format!(
+                    "must be at most runtime.max_instances ({max_instances}), got {max_warm_instances}"
+                ),
+            ));
+        }
+        let tenant_max_warm_instances = u32::try_from(
+            u64::from(max_warm_instances) * u64::from(tenant_max_instances)
+                / u64::from(max_instances),
+        )
+        .unwrap_or(u32::MAX)
+        .max(max_warm_instances.min(1));
         let cache_dir = self
             .runtime
             .cache_dir
@@ -256,6 +286,8 @@ impl Layer {
             clients,
             pooling: self.runtime.pooling.unwrap_or(true),
             max_instances,
+            max_warm_instances,
+            tenant_max_warm_instances,
             deadlines: self.runtime.deadlines.unwrap_or(true),
             cache_dir,
             tenancy: self.tenancy.resolve()?,

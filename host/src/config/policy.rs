@@ -5,6 +5,7 @@
 //! `wasi:http` component all come from here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -35,6 +36,13 @@ pub struct ServiceLayer {
     pub routes: Option<Vec<String>>,
     /// For a standard `wasi:http` component: OpenAPI path items.
     pub openapi: Option<toml::Table>,
+    /// Keep up to this many instances warm between requests [default: 0,
+    /// a fresh instance for every request]. See [`Reuse`].
+    pub reuse_instances: Option<u32>,
+    /// Drop a reused instance once it is this old [default: 60000].
+    pub reuse_max_age_ms: Option<u64>,
+    /// Drop a reused instance after this many requests [default: 10000].
+    pub reuse_max_requests: Option<u32>,
 }
 
 impl ServiceLayer {
@@ -48,6 +56,9 @@ impl ServiceLayer {
             strip_set_cookie: top.strip_set_cookie.or(self.strip_set_cookie),
             routes: top.routes.or(self.routes),
             openapi: top.openapi.or(self.openapi),
+            reuse_instances: top.reuse_instances.or(self.reuse_instances),
+            reuse_max_age_ms: top.reuse_max_age_ms.or(self.reuse_max_age_ms),
+            reuse_max_requests: top.reuse_max_requests.or(self.reuse_max_requests),
         }
     }
 }
@@ -99,6 +110,60 @@ pub struct DeploymentConfig {
     /// What a standard `wasi:http` component deployed under this name
     /// serves.
     pub component: ComponentConfig,
+    pub reuse: Reuse,
+}
+
+/// Whether a deployment keeps instances warm between requests. Off by
+/// default: every request gets a fresh instance, so nothing a request leaves
+/// in the guest's memory reaches another. With reuse on, state a request
+/// leaves in the guest's globals is seen by later requests of the same
+/// tenant × service × version (never another tenant's, never another
+/// version's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    /// Warm instances kept between requests; 0 for none.
+    pub instances: u32,
+    /// Age at which a warm instance is dropped.
+    pub max_age: Duration,
+    /// Requests after which a warm instance is dropped.
+    pub max_requests: u32,
+}
+
+impl Reuse {
+    fn resolve(layer: &ServiceLayer, service: &str) -> Result<Reuse, SettingsError> {
+        let bounded = |key: &'static str, value: u64, max: u64| {
+            if value > max {
+                Err(invalid(
+                    key,
+                    format!("{service}: must be at most {max}, got {value}"),
+                ))
+            } else {
+                Ok(value)
+            }
+        };
+        let instances = bounded(
+            "services.<name>.reuse_instances",
+            layer.reuse_instances.unwrap_or(0).into(),
+            1_024,
+        )?;
+        let max_age_ms = positive(
+            "services.<name>.reuse_max_age_ms",
+            layer.reuse_max_age_ms.unwrap_or(60_000),
+        )?;
+        let max_requests = positive(
+            "services.<name>.reuse_max_requests",
+            layer.reuse_max_requests.unwrap_or(10_000),
+        )?;
+        Ok(Reuse {
+            instances: instances as u32,
+            max_age: Duration::from_millis(bounded(
+                "services.<name>.reuse_max_age_ms",
+                max_age_ms,
+                3_600_000,
+            )?),
+            max_requests,
+        })
+    }
 }
 
 /// The operator's configuration of tenants and services.
@@ -145,6 +210,16 @@ impl Policy {
             policy.try_deployment(DEFAULT_TENANT, service)?;
         }
         Ok(policy)
+    }
+
+    /// Whether any service is configured to reuse instances.
+    pub fn reuses_instances(&self) -> bool {
+        let reuses = |s: &ServiceLayer| s.reuse_instances.is_some_and(|n| n > 0);
+        self.services.values().any(reuses)
+            || self
+                .tenants
+                .values()
+                .any(|t| t.services.values().any(reuses))
     }
 
     /// The tenants the configuration names.
@@ -220,6 +295,7 @@ impl Policy {
                 .unwrap_or_default(),
         )
         .map_err(|message| invalid("allowed_outbound_hosts", format!("{service}: {message}")))?;
+        let reuse = Reuse::resolve(&service_layer, service)?;
         Ok(DeploymentConfig {
             prefix: service_layer.prefix,
             settings: settings_text(service, settings)?,
@@ -233,6 +309,7 @@ impl Policy {
             .map_err(|message| {
                 invalid("services.<name>.routes", format!("{service}: {message}"))
             })?,
+            reuse,
         })
     }
 }
@@ -346,5 +423,33 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().contains("max_rows"), "{err}");
+    }
+
+    #[test]
+    fn reuse_is_off_by_default_and_its_settings_are_bounded() {
+        let policy = policy(
+            "[services.items]\nreuse_instances = 4\n[tenants.acme.services.items]\nreuse_max_requests = 9",
+        );
+        assert_eq!(policy.deployment("default", "hello").reuse.instances, 0);
+        let items = policy.deployment("default", "items").reuse;
+        assert_eq!((items.instances, items.max_requests), (4, 10_000));
+        assert_eq!(items.max_age.as_millis(), 60_000);
+        let acme = policy.deployment("acme", "items").reuse;
+        assert_eq!((acme.instances, acme.max_requests), (4, 9));
+        for (toml, key) in [
+            ("[services.x]\nreuse_instances = 5000", "reuse_instances"),
+            ("[services.x]\nreuse_max_age_ms = 0", "reuse_max_age_ms"),
+            (
+                "[services.x]\nreuse_max_age_ms = 7200000",
+                "reuse_max_age_ms",
+            ),
+            (
+                "[tenants.acme.services.x]\nreuse_max_requests = 0",
+                "reuse_max_requests",
+            ),
+        ] {
+            let err = Layer::from_toml(toml).unwrap().resolve().unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
     }
 }

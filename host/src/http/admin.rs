@@ -92,6 +92,9 @@ struct ServiceView {
     loaded_at: Option<String>,
     prefix: Option<String>,
     routes: Vec<String>,
+    /// Its warm instances, when it reuses them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reuse: Option<Value>,
     last_error: Option<Value>,
 }
 
@@ -111,6 +114,13 @@ fn live_view(deployment: &Deployment) -> ServiceView {
             .iter()
             .map(|r| format!("{} {}", r.method, r.path))
             .collect(),
+        reuse: deployment.warm.as_ref().map(|pool| {
+            json!({
+                "max_idle": pool.max_idle(),
+                "idle": pool.idle(),
+                "warm_requests": pool.warm_requests(),
+            })
+        }),
         last_error: None,
     }
 }
@@ -149,6 +159,7 @@ async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError> {
             loaded_at: None,
             prefix: None,
             routes: Vec::new(),
+            reuse: None,
             last_error: None,
         });
         view.last_error = Some(error_view(&failure));

@@ -1,7 +1,7 @@
 //! Requests to services: route lookup in the live snapshot, the body
 //! (bounded in size, time and memory), schema validation (no instance is
 //! created for a refused body), admission (see `crate::admission`), a fresh
-//! store, `handle(request)`, and the response or error it yields. Every
+//! store (or a warm one), `handle(request)`, and the response or error it yields. Every
 //! answer is counted, by why when the host gave it.
 
 use std::time::Instant;
@@ -146,15 +146,26 @@ async fn call(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let deployment = &target.deployment;
-    let invocation = Invocation::new(state.registry.runtime(), &deployment.grants);
+    let runtime = state.registry.runtime();
     let max_response_bytes = deployment.limits.max_response_bytes;
     let (head, strip) = (parts.method == Method::HEAD, deployment.strip_set_cookie);
+    // A full pool with warm instances idle in it: they never cost a request
+    // its instance, so they go and the call is tried once more.
+    let retry =
+        |error: &CallError| matches!(error, CallError::Overloaded) && runtime.evict_idle() > 0;
     let failure = match &deployment.entry {
         Entry::Service(pre) => {
             let template = &target.route.template;
             let request = wit_request(parts, template, params, &body, &deployment.tenant);
             drop(body);
-            match invocation.handle(pre, &request).await {
+            let grants = &deployment.grants;
+            let mut result = Invocation::with_pool(runtime, grants, deployment.warm.as_ref())
+                .handle(pre, &request)
+                .await;
+            if result.as_ref().is_err_and(retry) {
+                result = Invocation::new(runtime, grants).handle(pre, &request).await;
+            }
+            match result {
                 Ok(Ok(response)) if response.body.len() > max_response_bytes => {
                     CallError::ResponseTooLarge(max_response_bytes)
                 }
@@ -164,11 +175,19 @@ async fn call(
             }
         }
         Entry::Proxy(pre) => {
-            let request = proxy_request(parts, &deployment.prefix, path, body);
-            match invocation
-                .handle_http(pre, request, max_response_bytes)
-                .await
-            {
+            let call = |body| {
+                let request = proxy_request(parts, &deployment.prefix, path, body);
+                Invocation::new(runtime, &deployment.grants).handle_http(
+                    pre,
+                    request,
+                    max_response_bytes,
+                )
+            };
+            let mut result = call(body.clone()).await;
+            if result.as_ref().is_err_and(retry) {
+                result = call(body).await;
+            }
+            match result {
                 Ok(response) => return proxy_response(response, head, strip),
                 Err(error) => error,
             }

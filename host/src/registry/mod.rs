@@ -41,7 +41,7 @@ use crate::config::limits::Limits;
 use crate::config::policy::Policy;
 use crate::db::HostDb;
 use crate::routing::{RouteError, RouteTable, RouteTableBuilder};
-use crate::runtime::{Entry, Grants, Runtime};
+use crate::runtime::{Entry, Grants, Runtime, WarmPool};
 use crate::telemetry::metrics::RouteMetrics;
 
 pub use crate::config::names::DEFAULT_TENANT;
@@ -126,6 +126,8 @@ pub struct Deployment {
     pub queue_metrics: Arc<QueueMetrics>,
     /// The admission gate shared by every service of this tenant.
     pub tenant_gate: Arc<Gate>,
+    /// Its warm instances, when it reuses them (`reuse_instances`).
+    pub warm: Option<Arc<WarmPool>>,
 }
 
 impl std::fmt::Debug for Deployment {

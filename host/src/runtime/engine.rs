@@ -13,6 +13,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::CompileCache;
+use super::reuse::{Reuser, WarmPool};
+use crate::config::Reuse;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::ServicePre;
@@ -51,7 +53,14 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     pub pooling: bool,
+    /// Instances requests may hold at once (the pool has room for these
+    /// and for `max_warm` more).
     pub max_instances: u32,
+    /// Most instances kept warm between requests, process-wide, by
+    /// deployments that reuse instances.
+    pub max_warm: u32,
+    /// Most of them one tenant's.
+    pub tenant_max_warm: u32,
     pub memory_bytes: usize,
     /// Where compiled code is cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
@@ -76,6 +85,7 @@ pub struct Runtime {
     deadlines: bool,
     ticker: Arc<AtomicBool>,
     max_instances: u32,
+    reuser: Arc<Reuser>,
 }
 
 impl Runtime {
@@ -122,6 +132,8 @@ impl Runtime {
             deadlines: options.deadlines,
             ticker,
             max_instances: options.max_instances,
+            reuser: Reuser::new(options.max_warm as usize, options.tenant_max_warm as usize)
+                .context("cannot start the warm instance sweeper")?,
         })
     }
 
@@ -139,6 +151,17 @@ impl Runtime {
     pub fn admissible_instances(&self) -> usize {
         let all = self.max_instances as usize;
         all.saturating_sub((all / 32).clamp(1, 8)).max(1)
+    }
+
+    /// A pool of warm instances for a deployment of `tenant` that reuses
+    /// them (`None` for a fresh instance per request).
+    pub fn warm_pool(&self, tenant: &str, reuse: Reuse) -> Option<Arc<WarmPool>> {
+        self.reuser.pool(tenant, reuse)
+    }
+
+    /// Drops every idle warm instance; how many (see `Reuser::evict_idle`).
+    pub fn evict_idle(&self) -> usize {
+        self.reuser.evict_idle()
     }
 
     /// Whether the pooling allocator is in use.
@@ -254,7 +277,7 @@ fn config(options: &RuntimeOptions, pooling: bool) -> Config {
     config.epoch_interruption(options.deadlines);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     if pooling {
-        let instances = options.max_instances;
+        let instances = options.max_instances.saturating_add(options.max_warm);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(instances)
             .total_core_instances(instances.saturating_mul(8))
@@ -347,6 +370,8 @@ mod tests {
             Runtime::new(RuntimeOptions {
                 pooling: false,
                 max_instances: 4,
+                max_warm: 0,
+                tenant_max_warm: 0,
                 memory_bytes: 1 << 20,
                 cache_dir: None,
                 deadlines: false,

@@ -1,12 +1,15 @@
 //! One call into a service: a fresh store from the deployment's
-//! `InstancePre`, a deadline, and the failure sorted into what the client
-//! should be told (timeout, trap, overload) — never a host crash.
+//! `InstancePre` (or a warm instance, when its deployment reuses them), a
+//! deadline, and the failure sorted into what the client should be told
+//! (timeout, trap, overload) — never a host crash.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::bindings::{Manifest, Problem, Request, Response, ServicePre};
+use super::reuse::{Warm, WarmPool};
+use crate::bindings::{Manifest, Problem, Request, Response, Service, ServicePre};
 use crate::runtime::{Grants, Runtime, ServiceState};
 
 /// How a call failed.
@@ -33,48 +36,69 @@ pub enum CallError {
     ResponseTooLarge(usize),
 }
 
-/// A call about to be made: the store it runs in and its deadline.
+/// A call about to be made: the store it runs in, its deadline, and the
+/// instance when it is a warm one (see `reuse`).
 pub struct Invocation {
     pub(super) store: Store<ServiceState>,
     pub(super) timeout: Duration,
+    /// Where the instance goes back after a normal return.
+    pool: Option<Arc<WarmPool>>,
+    warm: Option<(Service, Instant, u32)>,
 }
 
 impl Invocation {
     /// A call under `grants`, in a fresh store.
     pub fn new(runtime: &Runtime, grants: &Grants) -> Invocation {
-        let timeout = grants.timeout;
         let state = ServiceState::new(grants);
-        let hostcall_bytes = state.hostcall_bytes;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.limits);
         // Each host call copies what the guest passes: bound it per call.
-        store.set_hostcall_fuel(hostcall_bytes);
+        store.set_hostcall_fuel(grants.hostcall_bytes);
         store.set_max_component_handles(super::state::MAX_COMPONENT_HANDLES);
-        // Check the clock at every epoch tick: past the deadline, stop the
-        // guest; before it, yield so that a busy guest cannot hold a worker
-        // thread that other requests need.
-        let deadline = Instant::now() + timeout;
-        if !runtime.deadlines() {
-            return Invocation { store, timeout };
+        arm_deadline(&mut store, grants.timeout, runtime.deadlines());
+        Invocation {
+            store,
+            timeout: grants.timeout,
+            pool: None,
+            warm: None,
         }
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // tokio's yield_now defers the wake-up until the worker
-                // has polled the I/O driver, so network events keep
-                // flowing while guests spin.
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(tokio::task::yield_now()),
-                ))
-            }
-        });
-        Invocation { store, timeout }
     }
 
-    /// Calls `handle(request)`.
+    /// A call under `grants` for a deployment with a `pool` of warm
+    /// instances: in one of them when one is idle, else in a fresh store;
+    /// either way, the instance goes back to the pool after a normal return.
+    pub fn with_pool(
+        runtime: &Runtime,
+        grants: &Grants,
+        pool: Option<&Arc<WarmPool>>,
+    ) -> Invocation {
+        let Some(pool) = pool else {
+            return Invocation::new(runtime, grants);
+        };
+        let Some(warm) = pool.take() else {
+            return Invocation {
+                pool: Some(pool.clone()),
+                ..Invocation::new(runtime, grants)
+            };
+        };
+        let Warm {
+            mut store,
+            service,
+            born,
+            served,
+        } = warm;
+        store.data_mut().next_request();
+        arm_deadline(&mut store, grants.timeout, runtime.deadlines());
+        Invocation {
+            store,
+            timeout: grants.timeout,
+            pool: Some(pool.clone()),
+            warm: Some((service, born, served)),
+        }
+    }
+
+    /// Calls `handle(request)`; with a pool, the instance goes back to it
+    /// if the call returned normally (see [`WarmPool::put`]).
     pub async fn handle(
         mut self,
         pre: &ServicePre<ServiceState>,
@@ -82,20 +106,37 @@ impl Invocation {
     ) -> Result<Result<Response, Problem>, CallError> {
         let timeout = self.timeout;
         let store = &mut self.store;
+        let warm = self.warm.take();
         let call = async {
-            let service = pre
-                .instantiate_async(&mut *store)
-                .await
-                .map_err(instantiate_error)?;
-            service
+            let (service, born, served) = match warm {
+                Some(warm) => warm,
+                None => (
+                    pre.instantiate_async(&mut *store)
+                        .await
+                        .map_err(instantiate_error)?,
+                    Instant::now(),
+                    0,
+                ),
+            };
+            let answer = service
                 .berth_service_handler()
                 .call_handle(&mut *store, request)
                 .await
-                .map_err(|e| call_error(e, timeout))
+                .map_err(|e| call_error(e, timeout))?;
+            Ok((answer, (service, born, served + 1)))
         };
         let result = with_timeout(timeout, call).await;
         self.finish(&result);
-        result
+        let (answer, (service, born, served)) = result?;
+        if let Some(pool) = self.pool {
+            pool.put(Warm {
+                store: self.store,
+                service,
+                born,
+                served,
+            });
+        }
+        Ok(answer)
     }
 
     /// Calls `describe()`.
@@ -118,8 +159,9 @@ impl Invocation {
         result
     }
 
-    fn finish<T>(&self, result: &Result<T, CallError>) {
+    fn finish<T>(&mut self, result: &Result<T, CallError>) {
         self.flush_output(result.is_err());
+        self.store.data_mut().end_request();
     }
 
     /// Logs what the guest wrote to stdout and stderr: worth reading when
@@ -129,6 +171,30 @@ impl Invocation {
             self.store.data().wasi.flush_output_to_log();
         }
     }
+}
+
+/// Checks the clock at every epoch tick: past the deadline, stops the
+/// guest; before it, yields, so that a busy guest cannot hold a worker
+/// thread that other requests need.
+fn arm_deadline(store: &mut Store<ServiceState>, timeout: Duration, deadlines: bool) {
+    if !deadlines {
+        return;
+    }
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            // tokio's yield_now defers the wake-up until the worker has
+            // polled the I/O driver, so network events keep flowing while
+            // guests spin.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        }
+    });
 }
 
 /// The epoch deadline stops guest code; this also bounds time the guest

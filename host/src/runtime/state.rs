@@ -1,5 +1,6 @@
 //! A service's store: the data of one `Store`, composed of the per-request
-//! contexts of each capability (one store per request), built from the
+//! contexts of each capability (one store per request, or per instance when
+//! its deployment reuses instances), built from the
 //! deployment's [`Grants`]; the view impls wasmtime's WASI and `wasi:http`
 //! work through; and the linker that puts every capability in.
 
@@ -76,8 +77,6 @@ pub struct ServiceState {
     pub(crate) log: LogCtx,
     pub(crate) outbound: OutboundCtx,
     pub(crate) limits: StoreLimits,
-    /// Bytes the guest may pass the host in one call.
-    pub(crate) hostcall_bytes: usize,
 }
 
 impl ServiceState {
@@ -104,8 +103,30 @@ impl ServiceState {
                 .memories(16)
                 .trap_on_grow_failure(true)
                 .build(),
-            hostcall_bytes: grants.hostcall_bytes,
         }
+    }
+}
+
+impl ServiceState {
+    /// Readies the state of an instance kept from an earlier request for the
+    /// next one: empty output captures, the whole statement budget.
+    pub(crate) fn next_request(&mut self) {
+        self.wasi.clear_output();
+        self.database.next_request();
+    }
+
+    /// Ends a request (see [`LogCtx::end_request`]).
+    pub(crate) fn end_request(&mut self) {
+        self.log.end_request();
+    }
+
+    /// Whether the guest holds no host resource but a stdout and a stderr
+    /// stream: no transaction, no stream or request of `wasi:http`, nothing
+    /// that could carry work or a connection into the next request, and
+    /// nothing that eats into the next request's share of the table.
+    pub(crate) fn holds_nothing(&mut self) -> bool {
+        let streams = self.wasi.open_streams();
+        streams <= 2 && self.table.iter_mut().count() == streams
     }
 }
 

@@ -41,6 +41,32 @@ pub fn component(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The component `name` grown by `extra` bytes of a custom section: it does
+/// the same, but its digest differs (a new version to the host).
+pub fn padded(name: &str, extra: usize) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let section = b"berth-test-padding";
+    let mut payload = Vec::new();
+    leb128(section.len(), &mut payload);
+    payload.extend_from_slice(section);
+    payload.resize(payload.len() + extra, 0xab);
+    let mut bytes = component(name);
+    bytes.push(0); // a custom section
+    leb128(payload.len(), &mut bytes);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
 /// The compile cache the test instances share (entries are keyed by
 /// component digest and engine fingerprint, and written atomically).
 fn shared_cache() -> PathBuf {

@@ -1,7 +1,9 @@
 //! The `items` service: every CRUD route, its validation and pagination.
 //! One test body, three services: each test runs against the Rust `items`
 //! (`mod rust`), the Python `items-py` (`mod python`) and the JavaScript
-//! `items-js` (`mod javascript`), which must answer alike.
+//! `items-js` (`mod javascript`), which must answer alike — and again with
+//! their instances reused across requests (`mod *_reused`), which must not
+//! change an answer.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -15,28 +17,49 @@ pub struct Items {
     pub base: &'static str,
     /// The components the instance loads.
     pub plugins: &'static [&'static str],
+    /// Its berth.toml.
+    pub toml: &'static str,
 }
 
 pub const RUST: Items = Items {
     base: "/items",
     plugins: &["items", "hello"],
+    toml: "",
 };
 
 pub const PYTHON: Items = Items {
     base: "/items-py",
     plugins: &["items-py"],
+    toml: "",
 };
 
 pub const JAVASCRIPT: Items = Items {
     base: "/items-js",
     plugins: &["test/items-js"],
+    toml: "",
 };
+
+/// Two warm instances, so that requests meet one another's instances.
+const REUSED: &str = "[services.items]\nreuse_instances = 2\n\
+                      [services.items-py]\nreuse_instances = 2\n\
+                      [services.items-js]\nreuse_instances = 2\n";
+
+impl Items {
+    /// The same service with its instances reused across requests.
+    pub const fn reused(self) -> Items {
+        Items {
+            toml: REUSED,
+            ..self
+        }
+    }
+}
 
 impl Items {
     /// berth serving this implementation.
     pub async fn spawn(self) -> TestApp {
         TestApp::spawn_with(TestConfig {
             plugins: self.plugins.to_vec(),
+            toml: self.toml.into(),
             ..TestConfig::default()
         })
         .await
@@ -49,30 +72,23 @@ impl Items {
 }
 
 /// Generates, for each test body `name(items: Items)`, the tests
-/// `rust::name`, `python::name` and `javascript::name`.
+/// `rust::name`, `python::name`, `javascript::name` and the same in
+/// `rust_reused`, `python_reused` and `javascript_reused`.
 macro_rules! on_every_service {
     ($($name:ident),* $(,)?) => {
-        mod rust {
+        on_every_service!(@in rust, super::RUST; $($name),*);
+        on_every_service!(@in python, super::PYTHON; $($name),*);
+        on_every_service!(@in javascript, super::JAVASCRIPT; $($name),*);
+        on_every_service!(@in rust_reused, super::RUST.reused(); $($name),*);
+        on_every_service!(@in python_reused, super::PYTHON.reused(); $($name),*);
+        on_every_service!(@in javascript_reused, super::JAVASCRIPT.reused(); $($name),*);
+    };
+    (@in $module:ident, $items:expr; $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name(super::RUST).await;
-                }
-            )*
-        }
-        mod python {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::PYTHON).await;
-                }
-            )*
-        }
-        mod javascript {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::JAVASCRIPT).await;
+                    super::$name($items).await;
                 }
             )*
         }

@@ -22,6 +22,7 @@ mod plugin_files;
 mod python;
 mod replicas;
 mod restart;
+mod reuse;
 mod sandbox;
 mod sql_sandbox;
 mod tenants;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method};
 
-use crate::helpers::{ADMIN_TOKEN, Server, TestApp, TestConfig, component, error, free_port, json};
+use crate::helpers::{
+    ADMIN_TOKEN, Server, TestApp, TestConfig, component, error, free_port, json, padded,
+};
 
 /// Renames `bytes` into `dir` as `file`, the documented way to drop one.
 fn drop_into(dir: &Path, file: &str, bytes: &[u8]) {
@@ -105,32 +107,6 @@ async fn removing_a_file_whose_last_version_was_refused_undeploys_its_service() 
     assert_eq!(status, 200, "other services are untouched");
 }
 
-/// `hello` grown past `extra` bytes by a custom section, which changes
-/// nothing it does.
-fn padded_hello(extra: usize) -> Vec<u8> {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"berth-test-padding";
-    let mut payload = Vec::new();
-    leb128(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.resize(payload.len() + extra, 0xab);
-    let mut bytes = component("hello");
-    bytes.push(0); // a custom section
-    leb128(payload.len(), &mut bytes);
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit() {
     let app = TestApp::spawn_with(TestConfig {
@@ -139,7 +115,7 @@ async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit(
         ..TestConfig::default()
     })
     .await;
-    let big = padded_hello(6 << 20);
+    let big = padded("hello", 6 << 20);
     let response = app
         .admin(Method::PUT, "/services/hello", Some(big.clone()))
         .await;
@@ -151,7 +127,7 @@ async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit(
 
     // The same through the CLI.
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), padded_hello(7 << 20)).unwrap();
+    std::fs::write(file.path(), padded("hello", 7 << 20)).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["deploy", file.path().to_str().unwrap(), "--name", "big"])
         .env("BERTH_URL", app.url(""))
@@ -173,7 +149,7 @@ async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit(
         .client
         .put(app.url("/admin/services/hello"))
         .bearer_auth(ADMIN_TOKEN)
-        .body(padded_hello(9 << 20))
+        .body(padded("hello", 9 << 20))
         .send()
         .await;
     if let Ok(response) = response {

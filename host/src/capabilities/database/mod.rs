@@ -57,6 +57,12 @@ impl DatabaseCtx {
         }
     }
 
+    /// Gives the next request (of an instance reused across requests) the
+    /// whole statement budget again.
+    pub fn next_request(&mut self) {
+        self.statements_left = self.max_statements;
+    }
+
     /// The namespace, charging one statement to the budget, once the
     /// statement is within the size bounds.
     fn charge_statement(&mut self, sql: &str, params: &[Value]) -> Result<&Arc<Namespace>, Error> {

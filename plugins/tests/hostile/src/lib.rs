@@ -2,6 +2,7 @@
 //! Each route is one kind of failure the host must contain.
 
 mod abuse;
+mod memory;
 mod sql;
 
 use berth_sdk::log::{Level, log};
@@ -132,6 +133,27 @@ fn router() -> Router {
             "Accepts a body under a schema with a catastrophic pattern",
             200,
             ok,
+        )
+        .route(
+            Method::Get,
+            "/remember",
+            "Keeps ?value= in a global",
+            200,
+            memory::remember,
+        )
+        .route(
+            Method::Get,
+            "/recall",
+            "Answers what the global holds",
+            200,
+            memory::recall,
+        )
+        .route(
+            Method::Get,
+            "/keep-tx",
+            "Keeps a transaction open past its request",
+            200,
+            memory::keep_transaction,
         )
         .route(
             Method::Get,
