@@ -35,6 +35,12 @@ WASI_HELLO = os.path.join(TARGET, "wasm32-wasip2", "plugin", "wasi_hello.wasm")
 TOKEN = "bench-admin-token-0123456789"
 SERVER_CPUS = "0"
 CLIENT_CPUS = "1"
+# Pinned mode puts servers on SERVER_CPUS and the load generator on
+# CLIENT_CPUS; unpinned mode lets the kernel place both (see `main`).
+PINNED = True
+# Warm instances per service in the "berth (reuse)" peers: enough for every
+# request the service runs at once (16 per core on 2 cores).
+REUSE = 32
 ITEM = {"name": "Widget", "description": "A benchmark item", "price": 9.5, "quantity": 3}
 
 
@@ -95,12 +101,14 @@ def variant(wasm, tag):
 class Server:
     """A server process pinned to the server core, with its memory sampled."""
 
-    def __init__(self, name, argv, env=None, port=None, cwd=None, cpus=SERVER_CPUS, ready_path="/healthz"):
+    def __init__(self, name, argv, env=None, port=None, cwd=None, cpus="server", ready_path="/healthz"):
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         full_env = dict(os.environ)
         full_env.update(env or {})
+        if cpus == "server":
+            cpus = SERVER_CPUS if PINNED else None
         command = (["taskset", "-c", cpus] if cpus else []) + argv
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
@@ -155,8 +163,8 @@ class Server:
 
 def load(server, path, seconds, connections, method="GET", body=None, headers=None):
     """One oha run against `server`; returns throughput, latencies, failures, peak memory."""
-    command = ["taskset", "-c", CLIENT_CPUS, OHA, "-z", f"{seconds}s", "-c", str(connections),
-               "--no-tui", "--output-format", "json", "-m", method]
+    command = (["taskset", "-c", CLIENT_CPUS] if PINNED else []) + [
+        OHA, "-z", f"{seconds}s", "-c", str(connections), "--no-tui", "--output-format", "json", "-m", method]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     if body is not None:
@@ -232,6 +240,7 @@ class Databases:
         if engine == "sqlite":
             return {
                 "berth": None,
+                "berth-reuse": None,
                 "native": "sqlite://" + os.path.join(self.workdir, "native.db"),
                 "fastapi": "sqlite:///" + os.path.join(self.workdir, "fastapi.db"),
             }[peer]
@@ -293,13 +302,29 @@ def seed(server, count=100):
             raise RuntimeError(f"seeding {server.name} failed with {status}")
 
 
-def start_peers(workdir, databases, engine, with_fastapi):
+def reuse_config(workdir, name, services):
+    """A berth.toml that has `services` reuse their instances."""
+    path = os.path.join(workdir, f"reuse-{name}.toml")
+    with open(path, "w") as f:
+        for service in services:
+            f.write(f"[services.{service}]\nreuse_instances = {REUSE}\n")
+    return path
+
+
+def start_peers(workdir, databases, engine, with_fastapi, with_reuse=False):
     peers = {}
     url = databases.url("berth", engine) if engine == "postgres" else None
     berth = start_berth(workdir, f"berth-{engine}", database_url=url)
     deploy(berth, "items", component("items"))
     deploy(berth, "hello", component("hello"))
     peers["berth"] = berth
+    if with_reuse:
+        url = databases.url("berth-reuse", engine) if engine == "postgres" else None
+        config = reuse_config(workdir, f"peers-{engine}", ["items", "hello"])
+        reused = start_berth(workdir, f"berth-reuse-{engine}", database_url=url, env={"BERTH_CONFIG": config})
+        deploy(reused, "items", component("items"))
+        deploy(reused, "hello", component("hello"))
+        peers["berth (reuse)"] = reused
     port = free_port()
     peers["native"] = Server("native", [NATIVE], env={"LISTEN": f"127.0.0.1:{port}",
                              "DATABASE_URL": databases.url("native", engine)}, port=port, ready_path="/hello/x")
@@ -324,7 +349,7 @@ def throughput(workdir, databases, settings, engines):
     results = {}
     for engine in engines:
         log(f"throughput on {engine}")
-        peers = start_peers(workdir, databases, engine, with_fastapi=True)
+        peers = start_peers(workdir, databases, engine, with_fastapi=True, with_reuse=True)
         try:
             if engine == "sqlite":
                 port = free_port()
@@ -418,9 +443,11 @@ def languages(workdir, databases, settings):
     """Per language: size, deploy time (compiling, then from the compile
     cache), idle memory per deployment, then hello and items read alternating
     with FastAPI."""
-    log("languages")
+    log(f"languages ({'pinned' if PINNED else 'unpinned'})")
     rows = [row for row in LANGUAGE_ROWS if built(row[2])]
-    server = start_berth(workdir, "languages")
+    names = sorted({built_as.split("/")[-1] for _, _, built_as, _ in rows})
+    config = reuse_config(workdir, "languages", [f"{name}-reuse" for name in names])
+    server = start_berth(workdir, f"languages-{'pinned' if PINNED else 'unpinned'}", env={"BERTH_CONFIG": config})
     port = free_port()
     fastapi = Server(
         "fastapi",
@@ -449,24 +476,35 @@ def languages(workdir, databases, settings):
                         raise RuntimeError(f"seeding {name} failed with {status}")
             for _ in range(20):
                 http("GET", server.url + path)
+            # The same service with its instances reused, on its own data.
+            deploy(server, name + "-reuse", wasm)
+            if name.startswith("items"):
+                for i in range(100):
+                    http("POST", server.url + prefix + "-reuse", dict(ITEM, name=f"seed {i}"))
             # The same bytes again under another name: compiled code from the cache.
             started = time.monotonic()
             deploy(server, name + "-again", wasm)
             cached = time.monotonic() - started
             components[name] = {"language": language, "size_mb": len(wasm) / 2**20, "deploy_ms": compiled * 1000,
                                 "cached_deploy_ms": cached * 1000}
-        # Idle memory: a berth serving only that service (compiled code from
-        # the cache, 20 requests served), less an empty berth.
+        # Idle memory (measured once, in pinned mode): a berth serving only
+        # that service (compiled code from the cache, 20 requests served),
+        # less an empty berth.
         cache = os.path.join(server.data, "cache")
-        empty = serving_only(workdir, "empty", None, None, cache)
+        empty = serving_only(workdir, "empty", None, None, cache) if PINNED else None
         for _, _, built_as, path in rows:
             name = built_as.split("/")[-1]
-            if "idle_mb" not in components[name]:
+            if PINNED and "idle_mb" not in components[name]:
                 alone = serving_only(workdir, name, component(built_as), path, cache)
                 components[name]["idle_mb"] = (alone - empty) / 2**20
         results = {"components": components, "workloads": {}}
         for workload in FASTAPI_PATHS:
-            targets = [(f"berth {language}", server, path) for w, language, _, path in rows if w == workload]
+            targets = []
+            for w, language, built_as, path in rows:
+                if w == workload:
+                    name = built_as.split("/")[-1]
+                    targets.append((f"berth {language}", server, path))
+                    targets.append((f"berth {language} (reuse)", server, path.replace(f"/{name}/", f"/{name}-reuse/", 1)))
             targets.append(("FastAPI", fastapi, FASTAPI_PATHS[workload]))
             runs = {label: [] for label, _, _ in targets}
             for label, target, path in targets:
@@ -551,21 +589,27 @@ def hot_swap(workdir, settings):
 
 
 def density(workdir, settings):
+    """Resident memory with N tenants each running one idle `items`, in
+    Rust and in Python."""
     log("density")
     results = {}
-    items = component("items")
-    for count in settings["density_counts"]:
-        server = start_berth(workdir, f"density-{count}", env={"BERTH_TENANCY": "header"})
-        started = time.monotonic()
-        for i in range(count):
-            status, _ = http("PUT", f"{server.url}/admin/tenants/t{i}", b"", {"authorization": f"Bearer {TOKEN}"})
-            if status not in (200, 201):
-                raise RuntimeError(f"cannot create tenant t{i}: {status}")
-            deploy(server, "items", items, tenant=f"t{i}")
-        took = time.monotonic() - started
-        time.sleep(2)
-        results[count] = {"rss_mb": server.rss() / 2**20, "deploy_s": took}
-        server.stop()
+    for name, built_as in [("items", "items"), ("items-py", "items-py")]:
+        if not built(built_as):
+            continue
+        wasm = component(built_as)
+        for count in settings["density_counts"]:
+            server = start_berth(workdir, f"density-{name}-{count}", env={"BERTH_TENANCY": "header"})
+            started = time.monotonic()
+            for i in range(count):
+                status, _ = http("PUT", f"{server.url}/admin/tenants/t{i}", b"", {"authorization": f"Bearer {TOKEN}"})
+                if status not in (200, 201):
+                    raise RuntimeError(f"cannot create tenant t{i}: {status}")
+                deploy(server, name, wasm, tenant=f"t{i}")
+            took = time.monotonic() - started
+            time.sleep(2)
+            results[f"{name} × {count}"] = {"service": name, "count": count, "rss_mb": server.rss() / 2**20,
+                                            "deploy_s": took}
+            server.stop()
     return results
 
 
@@ -623,32 +667,43 @@ def report(results, settings, mode, command):
         "",
         f"Method: oha {settings['connections']} connections, keep-alive; {settings['warmup']} s warm-up per peer, then "
         f"{settings['rounds']} alternating rounds (A B A B …) of {settings['duration']} s; medians over rounds. "
-        f"Servers pinned to CPU {SERVER_CPUS} (FastAPI: 2 workers, both CPUs), oha to CPU {CLIENT_CPUS}. "
+        f"Throughput and languages run in two modes: **pinned** (servers on CPU {SERVER_CPUS}, FastAPI's 2 workers on "
+        f"both CPUs, oha on CPU {CLIENT_CPUS}) and **unpinned** (the kernel places servers and oha). "
+        "The rest runs pinned. `berth` gives every request a fresh instance (the default); `berth (reuse)` keeps "
+        f"up to {REUSE} warm instances per service (`reuse_instances = {REUSE}`). "
         "Memory is the peak resident set of the server process tree during the runs.",
         "",
     ]
     targets = []
-    throughput = results.get("throughput", {})
-    for workload, peers in throughput.items():
-        lines += [f"## {workload}", "", "| peer | req/s | p50 ms | p99 ms | peak RSS MiB | failed | berth ÷ peer (req/s) | berth ÷ peer (p99) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        berth = peers["berth"]
-        for name, r in peers.items():
-            lines.append(f"| {name} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['rss_mb'], 1)} | "
-                         f"{r['failed']} | {fmt(ratio(berth['rps'], r['rps']), 2)} | {fmt(ratio(berth['p99_ms'], r['p99_ms']), 2)} |")
-        lines.append("")
-        native = peers["native"]["rps"]
-        if workload == "hello":
-            targets.append(("hello ≥ 0.7× native throughput", ratio(berth["rps"], native), 0.7, ">="))
-            if "wasmtime serve" in peers:
-                targets.append(("hello ≥ 1.2× `wasmtime serve`", ratio(berth["rps"], peers["wasmtime serve"]["rps"]), 1.2, ">="))
-        elif "list" not in workload:
-            targets.append((f"{workload} ≥ 0.9× native", ratio(berth["rps"], native), 0.9, ">="))
-        if "fastapi" in peers and workload.startswith("items"):
-            f = peers["fastapi"]
-            targets.append((f"{workload}: ≥ 10× FastAPI throughput", ratio(berth["rps"], f["rps"]), 10, ">="))
-            targets.append((f"{workload}: p99 ≤ 0.1× FastAPI", ratio(berth["p99_ms"], f["p99_ms"]), 0.1, "<="))
-            targets.append((f"{workload}: memory ≤ 0.5× FastAPI", ratio(berth["rss_mb"], f["rss_mb"]), 0.5, "<="))
+    for mode, throughput in results.get("throughput", {}).items():
+        for workload, peers in throughput.items():
+            lines += [f"## {workload}, {mode}", "",
+                      "| peer | req/s | p50 ms | p99 ms | peak RSS MiB | failed | berth ÷ peer (req/s) | berth ÷ peer (p99) |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            berth = peers["berth"]
+            for name, r in peers.items():
+                lines.append(f"| {name} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | "
+                             f"{fmt(r['rss_mb'], 1)} | {r['failed']} | {fmt(ratio(berth['rps'], r['rps']), 2)} | "
+                             f"{fmt(ratio(berth['p99_ms'], r['p99_ms']), 2)} |")
+            lines.append("")
+            native = peers["native"]["rps"]
+            reused = peers.get("berth (reuse)")
+            if workload == "hello":
+                targets.append((f"hello ≥ 0.5× native ({mode})", ratio(berth["rps"], native), 0.5, ">="))
+                if reused:
+                    targets.append((f"hello with reuse ≥ 0.8× native ({mode})", ratio(reused["rps"], native), 0.8, ">="))
+                if "wasmtime serve" in peers:
+                    targets.append((f"hello ≥ 1.2× `wasmtime serve` ({mode})",
+                                    ratio(berth["rps"], peers["wasmtime serve"]["rps"]), 1.2, ">="))
+            elif "list" not in workload:
+                targets.append((f"{workload} ≥ 0.75× native ({mode})", ratio(berth["rps"], native), 0.75, ">="))
+                if reused and "read" in workload:
+                    targets.append((f"{workload} with reuse ≥ 0.9× native ({mode})", ratio(reused["rps"], native), 0.9, ">="))
+            if "fastapi" in peers and workload.startswith("items"):
+                f = peers["fastapi"]
+                targets.append((f"{workload}: ≥ 10× FastAPI throughput ({mode})", ratio(berth["rps"], f["rps"]), 10, ">="))
+                targets.append((f"{workload}: p99 ≤ 0.1× FastAPI ({mode})", ratio(berth["p99_ms"], f["p99_ms"]), 0.1, "<="))
+                targets.append((f"{workload}: memory ≤ 0.5× FastAPI ({mode})", ratio(berth["rss_mb"], f["rss_mb"]), 0.5, "<="))
     if "clients" in results:
         lines += ["## Goodput as clients grow (SQLite, default settings)", "",
                   "Goodput is 2xx answers per second; non-2xx is their count over all rounds.", "",
@@ -668,18 +723,26 @@ def report(results, settings, mode, command):
                     targets.append((f"{workload}: non-2xx at {count} clients", peers["berth"]["failed"], 0, "<="))
             targets.append((f"{workload}: goodput at {high} clients ÷ at {low}",
                             ratio(counts[high]["berth"]["goodput"], counts[low]["berth"]["goodput"]), 0.8, ">="))
-    if "languages" in results:
-        r = results["languages"]
-        lines += ["## Languages (one berth on SQLite, next to FastAPI)", "",
-                  "| component | language | size MiB | deploy ms (compiling) | deploy ms (cached) | idle RSS of a berth serving only it, less an empty one, MiB |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for name, c in r["components"].items():
-            lines.append(f"| {name} | {c['language']} | {fmt(c['size_mb'], 1)} | {fmt(c['deploy_ms'])} | "
-                         f"{fmt(c['cached_deploy_ms'])} | {fmt(c['idle_mb'], 1)} |")
-        lines += ["", "| workload | peer | req/s | p50 ms | p99 ms | failed |", "|---|---|---:|---:|---:|---:|"]
+    for mode, r in results.get("languages", {}).items():
+        lines += [f"## Languages, {mode} (one berth on SQLite, next to FastAPI)", ""]
+        if any("idle_mb" in c for c in r["components"].values()):
+            lines += ["| component | language | size MiB | deploy ms (compiling) | deploy ms (cached) | "
+                      "idle RSS of a berth serving only it, less an empty one, MiB |", "|---|---|---:|---:|---:|---:|"]
+            for name, c in r["components"].items():
+                lines.append(f"| {name} | {c['language']} | {fmt(c['size_mb'], 1)} | {fmt(c['deploy_ms'])} | "
+                             f"{fmt(c['cached_deploy_ms'])} | {fmt(c['idle_mb'], 1)} |")
+                if c["language"] != "Rust":
+                    targets.append((f"idle RSS of one more {c['language']} service `{name}` (MiB)", c["idle_mb"], 40, "<="))
+            lines.append("")
+        lines += ["| workload | peer | req/s | p50 ms | p99 ms | failed | ÷ FastAPI (req/s) |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for workload, peers in r["workloads"].items():
+            fastapi = peers.get("FastAPI", {}).get("rps", float("nan"))
             for label, m in peers.items():
-                lines.append(f"| {workload} | {label} | {fmt(m['rps'])} | {fmt(m['p50_ms'], 2)} | {fmt(m['p99_ms'], 2)} | {m['failed']} |")
+                lines.append(f"| {workload} | {label} | {fmt(m['rps'])} | {fmt(m['p50_ms'], 2)} | {fmt(m['p99_ms'], 2)} | "
+                             f"{m['failed']} | {fmt(ratio(m['rps'], fastapi), 2)} |")
+                if label.endswith("(reuse)") and "Rust" not in label:
+                    targets.append((f"{workload}: {label} ≥ 1.0× FastAPI ({mode})", ratio(m["rps"], fastapi), 1.0, ">="))
         lines.append("")
     if "cold_start" in results:
         lines += ["## Cold start (process start → first response of the last service)", "",
@@ -703,11 +766,13 @@ def report(results, settings, mode, command):
         targets.append(("hot swap: zero failed requests", h["during swaps"]["failed"], 0, "<="))
     if "density" in results:
         lines += ["## Density (idle `items` deployments, one per tenant, SQLite)", "",
-                  "| tenant × service pairs | RSS MiB | time to deploy them s |", "|---:|---:|---:|"]
-        for count, r in results["density"].items():
-            lines.append(f"| {count} | {fmt(r['rss_mb'], 1)} | {fmt(r['deploy_s'], 1)} |")
-            if int(count) == 1000:
-                targets.append(("1000 idle pairs under 1 GiB RSS (MiB)", r["rss_mb"], 1024, "<="))
+                  "| service | tenant × service pairs | RSS MiB | time to deploy them s |", "|---|---:|---:|---:|"]
+        for r in results["density"].values():
+            lines.append(f"| {r['service']} | {r['count']} | {fmt(r['rss_mb'], 1)} | {fmt(r['deploy_s'], 1)} |")
+            if r["count"] == 1000 and r["service"] == "items":
+                targets.append(("1000 idle Rust `items` pairs at about 100 MiB RSS (MiB, ≤ 128)", r["rss_mb"], 128, "<="))
+            if r["count"] == 1000 and r["service"] == "items-py":
+                targets.append(("1000 idle `items-py` pairs under 1 GiB RSS (MiB)", r["rss_mb"], 1024, "<="))
         lines.append("")
     if "epoch" in results:
         lines += ["## Epoch deadlines (same run, alternating)", "", "| workload | deadlines on req/s | off req/s | on ÷ off |",
@@ -734,7 +799,13 @@ def main():
     parser.add_argument("--postgres", default=os.environ.get("BERTH_BENCH_POSTGRES_URL",
                         f"postgres://{os.environ.get('USER', 'postgres')}@127.0.0.1:5432/postgres"))
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    parser.add_argument("--modes", default="pinned,unpinned",
+                        help="throughput and languages run in each: pinned (servers on CPU 0, oha on CPU 1) "
+                             "and unpinned (the kernel places both)")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or any(m not in ("pinned", "unpinned") for m in modes):
+        parser.error("--modes takes pinned, unpinned or both")
     settings = {
         "connections": 16,
         "warmup": 1 if args.quick else 3,
@@ -759,12 +830,17 @@ def main():
     databases = Databases(workdir, args.postgres)
     results = {"machine": machine(), "settings": settings}
     try:
-        if not only or "throughput" in only:
-            results["throughput"] = throughput(workdir, databases, settings, engines)
+        global PINNED
+        for mode in modes:
+            PINNED = mode == "pinned"
+            if not only or "throughput" in only:
+                results.setdefault("throughput", {})[mode] = throughput(workdir, databases, settings, engines)
+            if not only or "languages" in only:
+                results.setdefault("languages", {})[mode] = languages(workdir, databases, settings)
+        # The rest runs pinned, as before.
+        PINNED = True
         if not only or "clients" in only:
             results["clients"] = clients(workdir, databases, settings)
-        if not only or "languages" in only:
-            results["languages"] = languages(workdir, databases, settings)
         if not only or "cold" in only:
             results["cold_start"] = cold_start(workdir, settings)
         if not only or "swap" in only:
@@ -777,7 +853,8 @@ def main():
         databases.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
     mode = "quick" if args.quick else "full"
-    command = "cargo xtask bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+    command = "cargo xtask bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "") \
+        + (f" --modes {args.modes}" if args.modes != "pinned,unpinned" else "")
     text = report(results, settings, mode, command)
     with open(args.output, "w") as f:
         f.write(text)

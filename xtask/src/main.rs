@@ -7,9 +7,9 @@
 //!   SQLite, and the API tests again on PostgreSQL when one is reachable.
 //! - `plugins`: build the components into `target/components/` (`examples/`
 //!   and `test/`).
-//! - `bench [--quick] [--only …]`: build or install berth and every peer,
-//!   then run the benchmark harness (`bench/run.py`), which writes
-//!   `bench/RESULTS.md`.
+//! - `bench [--quick] [--only …] [--modes pinned,unpinned]`: build or install
+//!   berth and every peer, then run the benchmark harness (`bench/run.py`),
+//!   which writes `bench/RESULTS.md`.
 
 use std::env;
 use std::net::{TcpStream, ToSocketAddrs};

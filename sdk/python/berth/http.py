@@ -83,9 +83,7 @@ class Response:
     @classmethod
     def json(cls, value: Any, status: int = 200) -> "Response":
         """A JSON response; pydantic models and dataclasses are encoded too."""
-        from .schema import to_jsonable
-
-        return cls(status, dumps(to_jsonable(value)), [("content-type", "application/json")])
+        return cls(status, dumps(_schema.to_jsonable(value)), [("content-type", "application/json")])
 
     @classmethod
     def empty(cls, status: int = 204) -> "Response":
@@ -96,3 +94,7 @@ class Response:
         """Adds a header (its name lower-cased) and returns the response."""
         self.headers.append((name.lower(), value))
         return self
+
+
+# Last: `schema` imports `parse_json` from this module.
+from . import schema as _schema  # noqa: E402

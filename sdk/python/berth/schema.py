@@ -90,8 +90,13 @@ def parse_body(model: Type[pydantic.BaseModel], body: bytes) -> pydantic.BaseMod
         raise Problem.validation(field, f"{field}: {first['msg']}") from None
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def to_jsonable(value: Any) -> Any:
     """Models, dataclasses, lists and dicts of them as plain JSON values."""
+    if value is None or type(value) in _SCALARS:  # most values: the fast way out
+        return value
     if isinstance(value, pydantic.BaseModel):
         return to_jsonable(value.dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
