@@ -2,14 +2,17 @@
 //! so that a restart does not recompile every service. Deserializing
 //! compiled code trusts it completely, so an entry is used only if it is
 //! sealed with this installation's key: an HMAC over the digest it claims
-//! to be, the engine fingerprint and the bytes. A corrupt, truncated,
-//! foreign or renamed file is detected, deleted and rebuilt. The key file
+//! to be, the engine fingerprint and the bytes, kept beside them in a
+//! `.seal` file. A corrupt, truncated, foreign or renamed file is detected,
+//! deleted and rebuilt. The verified file is then mapped, not copied, so
+//! that only the code a service runs is resident. The key file
 //! is created exclusively, never through a symlink, readable by its owner
 //! alone; a key that is not so is refused, and berth compiles without the
 //! cache.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +22,7 @@ use sha2::Sha256;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 8] = b"berthc02";
+const MAGIC: &[u8; 8] = b"berthc03";
 const TAG_LEN: usize = 32;
 const KEY_LEN: usize = 32;
 
@@ -47,9 +50,15 @@ impl CompileCache {
         })
     }
 
+    /// The compiled code of `digest`, as `Component::serialize` wrote it.
     fn path(&self, digest: &str) -> PathBuf {
         self.dir
             .join(format!("{digest}-{}.cwasm", self.fingerprint))
+    }
+
+    /// Its seal: [`MAGIC`] and the HMAC of the code.
+    fn seal_path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}-{}.seal", self.fingerprint))
     }
 
     fn mac(&self, digest: &str, code: &[u8]) -> Hmac<Sha256> {
@@ -67,47 +76,74 @@ impl CompileCache {
     }
 
     /// The cached component, if a valid entry exists. Invalid entries are
-    /// removed.
+    /// removed. The code is mapped from the very file that was verified (not
+    /// read into memory), so pages the service never touches are never
+    /// resident, and those it touches are the page cache's, shared and
+    /// reclaimable.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
-        let path = self.path(digest);
-        let bytes = read_no_follow(&path).ok()?;
-        let verified = bytes.len() > MAGIC.len() + TAG_LEN && bytes.starts_with(MAGIC) && {
-            let (tag, code) = bytes[MAGIC.len()..].split_at(TAG_LEN);
-            self.mac(digest, code).verify_slice(tag).is_ok()
-        };
+        let (path, seal) = (self.path(digest), self.seal_path(digest));
+        let (file, code) = open_no_follow(&path).ok()?;
+        let verified = read_no_follow(&seal).is_ok_and(|seal| {
+            seal.len() == MAGIC.len() + TAG_LEN
+                && seal.starts_with(MAGIC)
+                && self
+                    .mac(digest, &code)
+                    .verify_slice(&seal[MAGIC.len()..])
+                    .is_ok()
+        });
         if !verified {
             tracing::warn!(file = %path.display(), "compile cache entry is corrupt or foreign; rebuilding it");
             let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&seal);
             return None;
         }
-        let code = &bytes[MAGIC.len() + TAG_LEN..];
-        // SAFETY: the bytes carry this installation's HMAC over exactly what
-        // `store` wrote from `Component::serialize` of this digest with a
-        // compatible engine (the digest and fingerprint are in the MAC).
-        match unsafe { Component::deserialize(engine, code) } {
+        // The open descriptor names the verified file whatever happens to
+        // its path meanwhile (the cache dir is the owner's alone, 0700).
+        let verified_file = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // SAFETY: the file carries this installation's HMAC over exactly
+        // what `store` wrote from `Component::serialize` of this digest with
+        // a compatible engine (the digest and fingerprint are in the MAC);
+        // only its owner may write to it.
+        let loaded =
+            unsafe { Component::deserialize_file(engine, &verified_file) }.or_else(|error| {
+                // Where files cannot be mapped executable (a `noexec` mount),
+                // the code is copied into memory instead.
+                tracing::debug!(%error, "cannot map the compile cache entry; copying it");
+                // SAFETY: as above; these are the verified bytes themselves.
+                unsafe { Component::deserialize(engine, &code) }
+            });
+        drop((file, code));
+        match loaded {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!(file = %path.display(), %error, "compile cache entry is stale; rebuilding it");
                 let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&seal);
                 None
             }
         }
     }
 
-    /// Writes a compiled component, atomically (a fresh temporary file,
-    /// then rename).
+    /// Writes a compiled component and then its seal, each atomically (a
+    /// fresh temporary file, then rename): a crash in between leaves code
+    /// without a valid seal, which is rebuilt.
     pub fn store(&self, digest: &str, component: &Component) -> anyhow::Result<()> {
         let code = component.serialize()?;
-        let path = self.path(digest);
+        let mut seal = MAGIC.to_vec();
+        seal.extend_from_slice(&self.mac(digest, &code).finalize().into_bytes());
+        self.write_atomically(&self.path(digest), &code)?;
+        self.write_atomically(&self.seal_path(digest), &seal)?;
+        Ok(())
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let temp = self
             .dir
             .join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
         let mut file = create_exclusive(&temp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&self.mac(digest, &code).finalize().into_bytes())?;
-        file.write_all(&code)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&temp, &path)?;
+        std::fs::rename(&temp, path)?;
         Ok(())
     }
 }
@@ -123,13 +159,18 @@ fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    open_no_follow(path).map(|(_, bytes)| bytes)
+}
+
+/// The file at `path` (never through a symlink), open, and its bytes.
+fn open_no_follow(path: &Path) -> std::io::Result<(std::fs::File, Vec<u8>)> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok((file, bytes))
 }
 
 /// The key at `path`, if there is one we can trust.
@@ -220,11 +261,22 @@ mod tests {
         cache.store("aaaa", &component(&engine)).unwrap();
         assert!(cache.load(&engine, "aaaa").is_some());
         std::fs::copy(cache.path("aaaa"), cache.path("bbbb")).unwrap();
+        std::fs::copy(cache.seal_path("aaaa"), cache.seal_path("bbbb")).unwrap();
         assert!(
             cache.load(&engine, "bbbb").is_none(),
             "the MAC covers the digest"
         );
         assert!(!cache.path("bbbb").exists(), "the forged entry is removed");
+
+        // Changed code under a valid seal is refused too.
+        let mut code = std::fs::read(cache.path("aaaa")).unwrap();
+        let last = code.len() - 1;
+        code[last] ^= 1;
+        std::fs::write(cache.path("aaaa"), code).unwrap();
+        assert!(
+            cache.load(&engine, "aaaa").is_none(),
+            "the MAC covers the code"
+        );
     }
 
     #[test]

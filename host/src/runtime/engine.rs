@@ -203,10 +203,17 @@ impl Runtime {
             // hundreds of MiB free in the allocator's arenas: give them back.
             release_free_memory();
             let component = component?;
-            if let Some(cache) = &cache
-                && let Err(error) = cache.store(&key, &component)
-            {
-                tracing::warn!(%error, "cannot write the compile cache");
+            if let Some(cache) = &cache {
+                match cache.store(&key, &component) {
+                    // The cached copy is mapped from its file: only what runs
+                    // is resident. The compiled copy in memory goes.
+                    Ok(()) => {
+                        if let Some(mapped) = cache.load(&engine, &key) {
+                            return Ok(mapped);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot write the compile cache"),
+                }
             }
             anyhow::Ok(component)
         })
