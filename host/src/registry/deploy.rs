@@ -19,7 +19,7 @@ use crate::capabilities::outbound::AllowList;
 use crate::config::limits::Limits;
 use crate::config::names::{DEFAULT_TENANT, validate_prefix, validate_service_name};
 use crate::db::DeploymentRecord;
-use crate::runtime::{CallError, Entry, Grants, Invocation, ServiceState, hostcall_bytes};
+use crate::runtime::{Entry, Grants, ServiceState, hostcall_bytes};
 
 /// How long `describe()` may run.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,12 +204,7 @@ impl Registry {
             config.limits.max_concurrency,
             config.limits.max_queue,
         );
-        // Only a berth service's instance serves more than one request: a
-        // `wasi:http` component always gets a fresh one.
-        let warm = match &entry {
-            Entry::Service(_) => self.runtime.warm_pool(tenant, config.reuse),
-            Entry::Proxy(_) => None,
-        };
+        let warm = self.runtime.warm_pool(&entry, tenant, config.reuse);
         let mut deployment = Arc::new(Deployment {
             tenant: tenant.to_string(),
             version: manifest.version.clone(),
@@ -351,12 +346,7 @@ impl Registry {
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
         let limits = self.policy.deployment(DEFAULT_TENANT, "(describe)").limits;
         let grants = Grants::bare("(describe)", limits.memory_bytes, DESCRIBE_TIMEOUT);
-        let describe = || Invocation::new(&self.runtime, &grants).describe(pre);
-        match describe().await {
-            // Idle warm instances never cost a deploy its instance.
-            Err(CallError::Overloaded) if self.runtime.evict_idle() > 0 => Ok(describe().await?),
-            result => Ok(result?),
-        }
+        Ok(self.runtime.describe(pre, &grants).await?)
     }
 }
 

@@ -154,9 +154,14 @@ impl Runtime {
     }
 
     /// A pool of warm instances for a deployment of `tenant` that reuses
-    /// them (`None` for a fresh instance per request).
-    pub fn warm_pool(&self, tenant: &str, reuse: Reuse) -> Option<Arc<WarmPool>> {
-        self.reuser.pool(tenant, reuse)
+    /// them (`None` for a fresh instance per request). Only a berth
+    /// service's instance serves more than one request: a `wasi:http`
+    /// component always gets a fresh one.
+    pub fn warm_pool(&self, entry: &Entry, tenant: &str, reuse: Reuse) -> Option<Arc<WarmPool>> {
+        match entry {
+            Entry::Service(_) => self.reuser.pool(tenant, reuse),
+            Entry::Proxy(_) => None,
+        }
     }
 
     /// Drops every idle warm instance; how many (see `Reuser::evict_idle`).

@@ -173,6 +173,24 @@ impl Invocation {
     }
 }
 
+impl Runtime {
+    /// Calls `describe()` in a fresh instance. Idle warm instances never cost
+    /// a deploy its instance: when the pool is full, they go, and the call is
+    /// tried once more.
+    pub async fn describe(
+        &self,
+        pre: &ServicePre<ServiceState>,
+        grants: &Grants,
+    ) -> Result<Manifest, CallError> {
+        match Invocation::new(self, grants).describe(pre).await {
+            Err(CallError::Overloaded) if self.evict_idle() > 0 => {
+                Invocation::new(self, grants).describe(pre).await
+            }
+            result => result,
+        }
+    }
+}
+
 /// Checks the clock at every epoch tick: past the deadline, stops the
 /// guest; before it, yields, so that a busy guest cannot hold a worker
 /// thread that other requests need.
