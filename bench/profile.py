@@ -13,6 +13,7 @@ Standard library only; shares bench/run.py's helpers.
 
 import argparse
 import collections
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,7 @@ WORKLOADS = {
 
 # Buckets, first match wins: (bucket, regex over "dso symbol").
 BUCKETS = [
-    ("guest code (compiled wasm)", r"^(\[unknown\]|//anon|\[anon|perf-\d+\.map|wasm\[)|wasm-function|jit"),
+    ("guest code (compiled wasm)", r"^(\[unknown\]|//anon|\[anon|perf-\d+\.map|\S+\.cwasm |wasm\[)|wasm-function|jit|\[JIT\]"),
     ("instantiate: memory and table reset (kernel)", r"^\[kernel\.kallsyms\] .*(madvise|zap_|unmap|tlb|mprotect|change_prot|page_fault|handle_mm_fault|do_anonymous|clear_page|filemap|lru|folio|pte|pmd|do_user_addr|exc_page|mm_)"),
     ("kernel: network and scheduling", r"^\[kernel\.kallsyms\]"),
     ("instantiate (wasmtime)", r"instantiat|InstancePre|pooling|Pooling|MemoryImage|memory_image|cow|Cow|allocate_module|allocate_memor|allocate_table|init_table|initialize_|OnDemand|vm::instance|Instance::new|component::instance|func_loc|FuncRef|funcref|VMFuncRef|table_init|lazy_init"),
@@ -72,11 +73,18 @@ def profile(binary, workload, reuse, seconds, connections):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result = run.load(server, path, seconds + 1, connections)
         record.wait()
-        report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
-                                 "--sort", "dso,sym", "--percent-limit", "0"],
-                                capture_output=True, text=True, check=True).stdout
     finally:
         server.stop()
+    with open(os.path.join(workdir, "result.json"), "w") as f:
+        json.dump(dict(result, workload=workload + (" (reuse)" if reuse else "")), f)
+    return (result, *summarize(data))
+
+
+def summarize(data):
+    """The samples of `data` (a perf.data) by bucket and by symbol, in %."""
+    report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                             "--sort", "dso,sym", "--percent-limit", "0"],
+                            capture_output=True, text=True, check=True).stdout
     buckets = collections.Counter()
     top = collections.Counter()
     for line in report.splitlines():
@@ -86,7 +94,7 @@ def profile(binary, workload, reuse, seconds, connections):
         share, dso, symbol = float(m.group(1)), m.group(2), m.group(3).strip()
         buckets[classify(dso, symbol)] += share
         top[f"{dso} {symbol}"[:110]] += share
-    return result, buckets, top
+    return buckets, top
 
 
 def main():
@@ -97,9 +105,18 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--binary", default=run.BERTH)
     parser.add_argument("--top", type=int, default=12, help="also list the hottest symbols")
+    parser.add_argument("--again", metavar="DIR", action="append", default=[],
+                        help="summarize an earlier run's directory (perf.data and result.json) instead")
     args = parser.parse_args()
-    for workload in [w.strip() for w in args.workloads.split(",") if w.strip()]:
-        result, buckets, top = profile(args.binary, workload, args.reuse, args.seconds, args.connections)
+    runs = []
+    for workdir in args.again:
+        with open(os.path.join(workdir, "result.json")) as f:
+            result = json.load(f)
+        runs.append((result.get("workload", workdir), (result, *summarize(os.path.join(workdir, "perf.data")))))
+    if not args.again:
+        for workload in [w.strip() for w in args.workloads.split(",") if w.strip()]:
+            runs.append((workload, profile(args.binary, workload, args.reuse, args.seconds, args.connections)))
+    for workload, (result, buckets, top) in runs:
         total = sum(buckets.values()) or 1
         print(f"\n### {workload}{' (reuse)' if args.reuse else ''}: {run.fmt(result['rps'])} req/s, "
               f"p99 {run.fmt(result['p99_ms'], 2)} ms; {run.fmt(1e6 / result['rps'], 1)} µs of server CPU per request\n")

@@ -815,7 +815,7 @@ def main():
         "cold_rounds": 2 if args.quick else 5,
         "swap_seconds": 5 if args.quick else 15,
         "file_swaps": 6 if args.quick else 20,
-        "density_counts": [1, 100] if args.quick else [1, 100, 1000],
+        "density_counts": [1, 1000] if args.quick else [1, 100, 1000],
         "client_counts": [32, 256, 1000],
         "clients_duration": 4 if args.quick else 8,
         "clients_rounds": 1 if args.quick else 2,
