@@ -89,11 +89,13 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
     assert_eq!(entries.len(), 2, "one entry per component: {entries:?}");
+    let mut corrupted = Vec::new();
     for entry in &entries {
         let mut bytes = std::fs::read(entry).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xff;
-        std::fs::write(entry, bytes).unwrap();
+        std::fs::write(entry, &bytes).unwrap();
+        corrupted.push(bytes);
     }
     let app = TestApp::spawn_with(TestConfig {
         restart: Some(dirs),
@@ -104,13 +106,15 @@ async fn a_restart_uses_the_compile_cache_and_rebuilds_a_corrupt_entry() {
     .await;
     assert_eq!(hello_version(&app).await, "1.0.0");
     assert_eq!(app.get("/items").await.status(), 200);
-    for entry in &entries {
+    for (entry, corrupted) in entries.iter().zip(&corrupted) {
         let bytes = std::fs::read(entry).unwrap();
         assert!(
-            bytes.starts_with(b"berthc02"),
+            bytes.starts_with(b"\x7fELF") && &bytes != corrupted,
             "rewritten: {}",
             entry.display()
         );
+        let seal = std::fs::read(entry.with_extension("seal")).unwrap();
+        assert!(seal.starts_with(b"berthc03"), "sealed: {}", entry.display());
     }
 }
 
