@@ -131,7 +131,7 @@ pub fn default_max_concurrency() -> u32 {
 }
 
 /// `value`, unless it is above `max`.
-fn at_most<T: PartialOrd + std::fmt::Display>(
+pub(super) fn at_most<T: PartialOrd + std::fmt::Display>(
     setting: &'static str,
     value: T,
     max: T,

@@ -13,6 +13,7 @@ pub mod layer;
 pub mod limits;
 pub mod names;
 pub mod policy;
+mod reuse;
 pub mod tenancy;
 
 use std::fmt;

@@ -5,7 +5,6 @@
 //! `wasi:http` component all come from here.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -13,6 +12,7 @@ use super::components::ComponentConfig;
 use super::layer::LimitsLayer;
 use super::limits::{DeploymentLimitsLayer, Limits};
 use super::names::{DEFAULT_TENANT, validate_prefix, validate_tenant};
+pub use super::reuse::Reuse;
 use super::{SettingsError, invalid, positive};
 use crate::capabilities::outbound::AllowList;
 
@@ -111,59 +111,6 @@ pub struct DeploymentConfig {
     /// serves.
     pub component: ComponentConfig,
     pub reuse: Reuse,
-}
-
-/// Whether a deployment keeps instances warm between requests. Off by
-/// default: every request gets a fresh instance, so nothing a request leaves
-/// in the guest's memory reaches another. With reuse on, state a request
-/// leaves in the guest's globals is seen by later requests of the same
-/// tenant × service × version (never another tenant's, never another
-/// version's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reuse {
-    /// Warm instances kept between requests; 0 for none.
-    pub instances: u32,
-    /// Age at which a warm instance is dropped.
-    pub max_age: Duration,
-    /// Requests after which a warm instance is dropped.
-    pub max_requests: u32,
-}
-
-impl Reuse {
-    fn resolve(layer: &ServiceLayer, service: &str) -> Result<Reuse, SettingsError> {
-        let bounded = |key: &'static str, value: u64, max: u64| {
-            if value > max {
-                Err(invalid(
-                    key,
-                    format!("{service}: must be at most {max}, got {value}"),
-                ))
-            } else {
-                Ok(value)
-            }
-        };
-        let instances = bounded(
-            "services.<name>.reuse_instances",
-            layer.reuse_instances.unwrap_or(0).into(),
-            1_024,
-        )?;
-        let max_age_ms = positive(
-            "services.<name>.reuse_max_age_ms",
-            layer.reuse_max_age_ms.unwrap_or(60_000),
-        )?;
-        let max_requests = positive(
-            "services.<name>.reuse_max_requests",
-            layer.reuse_max_requests.unwrap_or(10_000),
-        )?;
-        Ok(Reuse {
-            instances: instances as u32,
-            max_age: Duration::from_millis(bounded(
-                "services.<name>.reuse_max_age_ms",
-                max_age_ms,
-                3_600_000,
-            )?),
-            max_requests,
-        })
-    }
 }
 
 /// The operator's configuration of tenants and services.
@@ -295,7 +242,7 @@ impl Policy {
                 .unwrap_or_default(),
         )
         .map_err(|message| invalid("allowed_outbound_hosts", format!("{service}: {message}")))?;
-        let reuse = Reuse::resolve(&service_layer, service)?;
+        let reuse = Reuse::resolve(&service_layer)?;
         Ok(DeploymentConfig {
             prefix: service_layer.prefix,
             settings: settings_text(service, settings)?,
