@@ -613,6 +613,34 @@ def density(workdir, settings):
     return results
 
 
+def fairness(workdir, settings):
+    """One tenant floods `items` with 200 connections while another reads
+    with one: the quiet tenant's latency is the point (target: p99 ≤ 100 ms)."""
+    log("fairness: a flooding tenant next to a quiet one")
+    server = start_berth(workdir, "fairness", env={"BERTH_TENANCY": "header"})
+    try:
+        for tenant in ("flood", "quiet"):
+            status, _ = http("PUT", f"{server.url}/admin/tenants/{tenant}", b"", {"authorization": f"Bearer {TOKEN}"})
+            if status not in (200, 201):
+                raise RuntimeError(f"cannot create tenant {tenant}: {status}")
+            deploy(server, "items", component("items"), tenant=tenant)
+            for i in range(50):
+                status, _ = http("POST", server.url + "/items", dict(ITEM, name=f"seed {i}"), {"x-berth-tenant": tenant})
+                if status != 201:
+                    raise RuntimeError(f"seeding tenant {tenant} failed with {status}")
+        seconds = settings["fairness_seconds"]
+        flood = {}
+        flooder = threading.Thread(target=lambda: flood.update(
+            load(server, "/items/42", seconds + 2, 200, headers={"x-berth-tenant": "flood"})))
+        flooder.start()
+        time.sleep(1)
+        quiet = load(server, "/items/42", seconds, 1, headers={"x-berth-tenant": "quiet"})
+        flooder.join()
+        return {"flooding tenant (200 connections)": flood, "quiet tenant (1 connection)": quiet}
+    finally:
+        server.stop()
+
+
 def epoch_cost(workdir, settings):
     log("epoch deadlines")
     peers = {}
@@ -774,6 +802,16 @@ def report(results, settings, mode, command):
             if r["count"] == 1000 and r["service"] == "items-py":
                 targets.append(("1000 idle `items-py` pairs under 1 GiB RSS (MiB)", r["rss_mb"], 1024, "<="))
         lines.append("")
+    if "fairness" in results:
+        lines += ["## Fairness (`items` read, one tenant flooding with 200 connections, another reading with 1)", "",
+                  "| tenant | req/s | p50 ms | p99 ms | failed |", "|---|---:|---:|---:|---:|"]
+        for name, r in results["fairness"].items():
+            lines.append(f"| {name} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {r['failed']} |")
+        lines.append("")
+        quiet = results["fairness"]["quiet tenant (1 connection)"]
+        targets.append(("quiet tenant's p99 under another tenant's flood (ms)", quiet["p99_ms"], 100, "<="))
+        targets.append(("fairness: failed requests of either tenant",
+                        sum(r["failed"] for r in results["fairness"].values()), 0, "<="))
     if "epoch" in results:
         lines += ["## Epoch deadlines (same run, alternating)", "", "| workload | deadlines on req/s | off req/s | on ÷ off |",
                   "|---|---:|---:|---:|"]
@@ -795,7 +833,7 @@ def report(results, settings, mode, command):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, fewer rounds (a few minutes)")
-    parser.add_argument("--only", default="", help="comma-separated: throughput,clients,languages,cold,swap,density,epoch")
+    parser.add_argument("--only", default="", help="comma-separated: throughput,clients,languages,cold,swap,density,epoch,fairness")
     parser.add_argument("--postgres", default=os.environ.get("BERTH_BENCH_POSTGRES_URL",
                         f"postgres://{os.environ.get('USER', 'postgres')}@127.0.0.1:5432/postgres"))
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "RESULTS.md"))
@@ -819,6 +857,7 @@ def main():
         "client_counts": [32, 256, 1000],
         "clients_duration": 4 if args.quick else 8,
         "clients_rounds": 1 if args.quick else 2,
+        "fairness_seconds": 4 if args.quick else 10,
     }
     only = set(filter(None, args.only.split(",")))
     engines = ["sqlite"]
@@ -849,6 +888,8 @@ def main():
             results["density"] = density(workdir, settings)
         if not only or "epoch" in only:
             results["epoch"] = epoch_cost(workdir, settings)
+        if not only or "fairness" in only:
+            results["fairness"] = fairness(workdir, settings)
     finally:
         databases.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
