@@ -16,7 +16,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::berth::service::types::{
-    Capability, Dialect, Manifest, Method, Migration, Problem, Request, Response, Route,
+    Capability, Dialect, Manifest, Method, Migration, Param, ParamLocation, Problem, Request,
+    Response, Route,
 };
 pub use self::exports::berth::service::handler::Guest as Handler;
 

@@ -21,6 +21,7 @@
 extern crate self as berth_sdk;
 
 pub mod db;
+mod extract;
 mod http;
 mod json;
 mod manifest;
@@ -69,8 +70,10 @@ macro_rules! export {
         );
     };
 }
+pub use extract::{Created, Extract, Json, NoContent, Path, Query, Reply, RouteDoc};
 pub use json::json_schema;
-pub use router::{Handler, Router};
+pub use router::{Handler, Raw, Router};
 pub use types::{
-    Capability, Dialect, Manifest, Method, Migration, Problem, Request, Response, Route, Setting,
+    Capability, Dialect, Manifest, Method, Migration, Param, ParamLocation, Problem, Request,
+    Response, Route, Setting,
 };

@@ -4,7 +4,8 @@
 //! - `run [berth serve flags…]`: build the components, then run berth with
 //!   the example services on SQLite.
 //! - `test [cargo test args…]`: build the components, then run every test on
-//!   SQLite, and the API tests again on PostgreSQL when one is reachable.
+//!   SQLite, the browser and schemathesis checks (`tests/web/run.py`), and
+//!   the API tests again on PostgreSQL when one is reachable.
 //! - `plugins`: build the components into `target/components/` (`examples/`
 //!   and `test/`).
 //! - `bench [--quick] [--only …] [--modes pinned,unpinned]`: build or install
@@ -20,6 +21,7 @@ use std::time::Duration;
 mod fresh;
 mod javascript;
 mod python;
+mod web;
 
 /// Where a language's build writes: the example services `run` serves and
 /// the components only the tests use; its toolchain goes under `toolchains`.
@@ -205,6 +207,9 @@ fn test(args: &[String]) -> Result {
             .env("BERTH_TEST_COMPONENTS", &components)
             .env_remove("BERTH_TEST_POSTGRES_URL"),
     )?;
+    // The checks outside tools make: /docs in a browser, schemathesis.
+    status(cargo().args(["build", "-p", "berth"]))?;
+    web::check(&outputs, &target_dir().join("debug").join("berth"))?;
     let url = env::var("BERTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
         let user = env::var("USER").unwrap_or_else(|_| "postgres".into());
         format!("postgres://{user}@{DEFAULT_POSTGRES}/postgres")

@@ -10,13 +10,16 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use super::error::ApiError;
 use crate::bindings::{self, Problem};
 
+/// Name/value pairs, decoded: path parameters, the query.
+pub type Fields = Vec<(String, String)>;
+
 /// The request as the service receives it: the matched route `template`
-/// and its `params`, the query decoded, headers as text (invalid UTF-8
+/// and its `params`, the `query` decoded, headers as text (invalid UTF-8
 /// replaced), the whole body.
 pub fn wit_request(
     parts: &Parts,
     template: &str,
-    params: Vec<(String, String)>,
+    (params, query): (Fields, Fields),
     body: &Bytes,
     tenant: &str,
 ) -> bindings::Request {
@@ -25,11 +28,7 @@ pub fn wit_request(
         path: parts.uri.path().to_string(),
         route: template.to_string(),
         params,
-        query: parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default(),
+        query,
         headers: parts
             .headers
             .iter()

@@ -14,10 +14,12 @@ use http::{Method, StatusCode};
 
 use super::AppState;
 use super::body::{RETRY_AFTER, read_body, reserve_body};
-use super::convert::{build_response, problem_error, proxy_request, proxy_response, wit_request};
+use super::convert::{
+    Fields, build_response, problem_error, proxy_request, proxy_response, wit_request,
+};
 use super::error::ApiError;
 use crate::admission::{Gates, RefusedAt};
-use crate::registry::Target;
+use crate::registry::{MAX_PROBLEMS, Target};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
 use crate::telemetry::metrics::{RouteMetrics, unrouted};
@@ -99,22 +101,12 @@ async fn route(
     } else {
         read_body(body, state.max_body_bytes, state.body_timeout).await?
     };
-    if let Some(schema) = &target.route.request_schema {
-        let checked = if schema.is_heavy(body.len()) {
-            // Bounded (see `schema_cost`), but long enough not to hold a
-            // thread that serves requests.
-            let (schema, body) = (schema.clone(), body.clone());
-            tokio::task::spawn_blocking(move || schema.check(&body))
-                .await
-                .map_err(|_| ApiError::Internal)?
-        } else {
-            schema.check(&body)
-        };
-        checked.map_err(|invalid| ApiError::Validation {
-            field: invalid.field,
-            message: invalid.message,
-        })?;
-    }
+    let query: Fields = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    validate(&target, &params, &query, &body).await?;
 
     let deployment = &target.deployment;
     let gates = Gates {
@@ -135,14 +127,45 @@ async fn route(
                 retry_after: RETRY_AFTER,
             },
         })?;
-    call(state, &target, &parts, (path, params), body).await
+    call(state, &target, &parts, (path, params, query), body).await
+}
+
+/// The declared parameters, then the body against the route's schema:
+/// every problem of both in one 422, before anything is instantiated.
+async fn validate(
+    target: &Target,
+    params: &[(String, String)],
+    query: &[(String, String)],
+    body: &Bytes,
+) -> Result<(), ApiError> {
+    let route = &target.route;
+    let mut problems = route.params.check(params, query);
+    if let Some(schema) = &route.request_schema {
+        let checked = if schema.is_heavy(body.len()) {
+            // Bounded (see `schema_cost`), but long enough not to hold a
+            // thread that serves requests.
+            let (schema, body) = (schema.clone(), body.clone());
+            tokio::task::spawn_blocking(move || schema.check(&body))
+                .await
+                .map_err(|_| ApiError::Internal)?
+        } else {
+            schema.check(body)
+        };
+        problems.extend(checked.err().unwrap_or_default());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.truncate(MAX_PROBLEMS);
+        Err(ApiError::Validation(problems))
+    }
 }
 
 async fn call(
     state: &AppState,
     target: &Target,
     parts: &Parts,
-    (path, params): (&str, Vec<(String, String)>),
+    (path, params, query): (&str, Fields, Fields),
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let deployment = &target.deployment;
@@ -156,7 +179,7 @@ async fn call(
     let failure = match &deployment.entry {
         Entry::Service(pre) => {
             let template = &target.route.template;
-            let request = wit_request(parts, template, params, &body, &deployment.tenant);
+            let request = wit_request(parts, template, (params, query), &body, &deployment.tenant);
             drop(body);
             let grants = &deployment.grants;
             let mut result = Invocation::with_pool(runtime, grants, deployment.warm.as_ref())

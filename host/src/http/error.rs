@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::bindings::Problem;
 use crate::config::tenancy::NoTenant;
-use crate::registry::DeployError;
+use crate::registry::{DeployError, Invalid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,8 +27,9 @@ pub enum ApiError {
     },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("{message}")]
-    Validation { field: String, message: String },
+    /// Every problem the host found in the request; never empty.
+    #[error("{}", validation_message(.0))]
+    Validation(Vec<Invalid>),
     #[error("{}", .0.message)]
     Service(Problem),
     #[error("the service failed while handling the request")]
@@ -79,12 +80,29 @@ fn deploy_message(error: &DeployError) -> String {
     }
 }
 
+/// The first problem's message, and how many more there are.
+fn validation_message(problems: &[Invalid]) -> String {
+    match problems {
+        [] => "the request is invalid".into(),
+        [one] => one.message.clone(),
+        [first, rest @ ..] => format!(
+            "{} (and {} more problem{}: see `errors`)",
+            first.message,
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// The error of a response, waiting for its request id.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
     pub field: Option<String>,
+    /// For validation errors: every field at fault, `{field, location?,
+    /// message}`.
+    pub errors: Vec<serde_json::Value>,
 }
 
 impl ApiError {
@@ -93,7 +111,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Service(p) => StatusCode::from_u16(p.status)
                 .ok()
                 .filter(|s| s.is_client_error() || s.is_server_error())
@@ -139,7 +157,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Validation { .. } => "validation_error",
+            ApiError::Validation(_) => "validation_error",
             ApiError::Service(_) => "served",
             ApiError::ServiceFailed => "service_failed",
             ApiError::Timeout(_) => "timeout",
@@ -208,13 +226,30 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let (code, field) = match &self {
+        let (code, field, errors) = match &self {
+            // A service's own validation problem names one field; where it
+            // lies only the service knows.
             ApiError::Service(p) if status.as_u16() == p.status => {
-                (p.code.clone(), p.field.clone())
+                let errors = p
+                    .field
+                    .iter()
+                    .map(|field| serde_json::json!({"field": field, "message": p.message}));
+                (p.code.clone(), p.field.clone(), errors.collect())
             }
-            ApiError::Service(_) => ("service_failed".to_string(), None),
-            ApiError::Validation { field, .. } => (self.code().to_string(), Some(field.clone())),
-            _ => (self.code().to_string(), None),
+            ApiError::Service(_) => ("service_failed".to_string(), None, Vec::new()),
+            ApiError::Validation(problems) => (
+                self.code().to_string(),
+                problems.first().map(|p| p.field.clone()),
+                problems
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "field": p.field, "location": p.location, "message": p.message,
+                        })
+                    })
+                    .collect(),
+            ),
+            _ => (self.code().to_string(), None, Vec::new()),
         };
         let message = match &self {
             ApiError::Service(p) if status.as_u16() != p.status => {
@@ -226,6 +261,7 @@ impl IntoResponse for ApiError {
             code,
             message,
             field,
+            errors,
         });
         response
     }
@@ -248,6 +284,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
                 code: code_for(status).into(),
                 message: status.canonical_reason().unwrap_or("error").to_lowercase(),
                 field: None,
+                errors: Vec::new(),
             }
         }
         None => return response,
@@ -259,6 +296,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     });
     if let Some(field) = error.field {
         inner["field"] = field.into();
+    }
+    if !error.errors.is_empty() {
+        inner["errors"] = error.errors.into();
     }
     let body = serde_json::json!({ "error": inner }).to_string();
     let (mut parts, _) = response.into_parts();

@@ -6,6 +6,7 @@ pub mod admin;
 mod body;
 mod convert;
 mod dispatch;
+mod docs;
 pub mod error;
 mod health;
 pub mod metrics;
@@ -54,13 +55,14 @@ impl AppState {
 /// The host's own endpoints. With [`ADMIN_PREFIX`] they are exactly
 /// [`crate::config::names::RESERVED_PATHS`] (a test checks it), which no
 /// service may be mounted over.
-fn host_routes() -> [(&'static str, MethodRouter<AppState>); 5] {
+fn host_routes() -> [(&'static str, MethodRouter<AppState>); 6] {
     [
         ("/healthz", get(health::live)),
         ("/readyz", get(health::ready)),
         ("/metrics", get(metrics::render)),
         ("/openapi.json", get(openapi::document)),
-        ("/docs", get(openapi::docs)),
+        ("/docs", get(docs::page)),
+        ("/docs/{file}", get(docs::file)),
     ]
 }
 
@@ -121,7 +123,12 @@ mod tests {
 
     #[test]
     fn the_reserved_paths_are_what_the_router_serves() {
-        let mut served: Vec<&str> = super::host_routes().iter().map(|(p, _)| *p).collect();
+        // `/docs/{file}` (its assets) lies under `/docs`.
+        let mut served: Vec<&str> = super::host_routes()
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !p.contains('{'))
+            .collect();
         served.push(ADMIN_PREFIX);
         served.sort_unstable();
         let mut reserved = RESERVED_PATHS.to_vec();

@@ -1,14 +1,13 @@
 //! `/openapi.json`, built from the live services' manifests (their routes
-//! and JSON Schemas), and `/docs`, which renders it.
+//! and JSON Schemas); `/docs` (see `docs`) renders it.
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::Html;
 use http::{HeaderMap, Uri};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use crate::registry::{DEFAULT_TENANT, TenantSnapshot};
+use crate::registry::{DEFAULT_TENANT, RouteSpec, TenantSnapshot};
 
 /// The document of the request's tenant (the default one when tenancy is
 /// off or the request names none).
@@ -19,10 +18,6 @@ pub async fn document(State(state): State<AppState>, headers: HeaderMap, uri: Ur
         .resolve(&headers, uri.authority().map(|a| a.as_str()), "/")
         .map_or_else(|_| DEFAULT_TENANT.to_string(), |(t, _)| t);
     Json(build(snapshot.tenant(&tenant).map(|t| t.as_ref())))
-}
-
-pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
 }
 
 /// The OpenAPI 3.1 document of everything live for a tenant.
@@ -50,12 +45,9 @@ pub fn build(tenant: Option<&TenantSnapshot>) -> Value {
                     }
                 },
             });
-            let params = path_params(&route.template);
-            if !params.is_empty() {
-                operation["parameters"] = params
-                    .iter()
-                    .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
-                    .collect();
+            let parameters = parameters(route);
+            if !parameters.is_empty() {
+                operation["parameters"] = parameters.into();
             }
             if let Some(schema) =
                 schema_ref(route.request_schema_text.as_deref(), service, &mut schemas)
@@ -109,6 +101,30 @@ fn operation_id(service: &str, method: &str, template: &str) -> String {
         );
     }
     id
+}
+
+/// The route's declared parameters with their schemas, and its other path
+/// segments as plain strings.
+fn parameters(route: &RouteSpec) -> Vec<Value> {
+    let declared = route.params.specs();
+    let mut parameters: Vec<Value> = path_params(&route.template)
+        .into_iter()
+        .filter(|name| !declared.iter().any(|d| d.location == "path" && d.name == *name))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    parameters.extend(declared.iter().map(|spec| {
+        let mut parameter = json!({
+            "name": spec.name,
+            "in": spec.location,
+            "required": spec.required,
+            "schema": spec.schema,
+        });
+        if !spec.description.is_empty() {
+            parameter["description"] = spec.description.clone().into();
+        }
+        parameter
+    }));
+    parameters
 }
 
 fn path_params(template: &str) -> Vec<String> {
@@ -178,7 +194,24 @@ fn error_schema() -> Value {
                     "code": {"type": "string", "description": "A stable, machine-readable code"},
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
-                    "field": {"type": "string", "description": "The request field at fault, for validation errors"},
+                    "field": {"type": "string", "description": "The request field at fault, for validation errors (the first of `errors`)"},
+                    "errors": {
+                        "type": "array",
+                        "description": "For validation errors: every field at fault",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {
+                                "field": {"type": "string"},
+                                "location": {
+                                    "type": "string",
+                                    "enum": ["path", "query", "body"],
+                                    "description": "Where the field is; given when the host checked it",
+                                },
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             }
         },

@@ -26,6 +26,7 @@ pub fn manifest(name: &str, digest: &str, config: &DeploymentConfig) -> Manifest
                 success_status: 200,
                 request_schema: None,
                 response_schema: None,
+                params: Vec::new(),
             }
         })
         .collect();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::bindings::{Capability, Manifest, Method};
 use crate::config::names::{validate_service_name, validate_template};
+use crate::registry::params::Params;
 use crate::registry::schema::RequestSchema;
 use crate::routing;
 
@@ -22,6 +23,8 @@ pub struct RouteSpec {
     pub request_schema: Option<Arc<RequestSchema>>,
     pub request_schema_text: Option<String>,
     pub response_schema_text: Option<String>,
+    /// The path and query parameters it declares.
+    pub params: Params,
     /// The OpenAPI operation the operator wrote for a standard component's
     /// route.
     pub operation: Option<serde_json::Value>,
@@ -179,6 +182,8 @@ pub fn check(
                 .transpose()
                 .map_err(|e| format!("route {method} {}: request schema: {e}", route.path))?
                 .map(Arc::new);
+            let params = Params::compile(&route.params, &route.path)
+                .map_err(|e| format!("route {method} {}: {e}", route.path))?;
             if let Some(text) = &route.response_schema {
                 serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
                     format!(
@@ -196,6 +201,7 @@ pub fn check(
                 request_schema,
                 request_schema_text: route.request_schema.clone(),
                 response_schema_text: route.response_schema.clone(),
+                params,
                 operation: None,
             })
         })

@@ -11,6 +11,7 @@ mod deploy;
 mod error;
 mod locks;
 mod manifest;
+mod params;
 mod plugins;
 mod replication;
 mod schema;
@@ -31,7 +32,7 @@ pub use error::DeployError;
 pub use manifest::RouteSpec;
 pub use plugins::{LoadSummary, watch};
 pub use replication::follow_replicas;
-pub use schema::Invalid;
+pub use schema::{Invalid, MAX_PROBLEMS};
 
 use crate::admission::{Gate, QueueMetrics};
 

@@ -1,5 +1,6 @@
 //! Request validation against the JSON Schema a route declares: done by the
-//! host, before any instance is created, with a 422 that names the field.
+//! host, before any instance is created, with a 422 that lists every field
+//! that does not fit.
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
@@ -21,11 +22,29 @@ pub struct RequestSchema {
     unfolded: u64,
 }
 
-/// Why a body was refused.
+/// At most this many problems are reported for one request.
+pub const MAX_PROBLEMS: usize = 32;
+
+/// One reason a request was refused: the field (`price`, `tags[1]`, `id`),
+/// where it was (`body`, `path` or `query`), and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     pub field: String,
+    pub location: &'static str,
     pub message: String,
+}
+
+/// A validator for `schema`. Its `pattern`s run on the linear-time `regex`
+/// engine, compiled within bounds: a schema cannot make validation
+/// backtrack for ever.
+pub fn compile_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    let patterns = jsonschema::PatternOptions::regex()
+        .size_limit(1 << 20)
+        .dfa_size_limit(1 << 20);
+    jsonschema::options()
+        .with_pattern_options(patterns)
+        .build(schema)
+        .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))
 }
 
 impl RequestSchema {
@@ -33,15 +52,7 @@ impl RequestSchema {
         let schema: Value = serde_json::from_str(schema_text)
             .map_err(|e| format!("the schema is not JSON: {e}"))?;
         let unfolded = schema_cost::unfolded_size(&schema)?;
-        // `pattern`s run on the linear-time `regex` engine, compiled within
-        // bounds: a schema cannot make validation backtrack for ever.
-        let patterns = jsonschema::PatternOptions::regex()
-            .size_limit(1 << 20)
-            .dfa_size_limit(1 << 20);
-        let validator = jsonschema::options()
-            .with_pattern_options(patterns)
-            .build(&schema)
-            .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))?;
+        let validator = compile_validator(&schema)?;
         Ok(RequestSchema {
             validator,
             unfolded,
@@ -54,31 +65,42 @@ impl RequestSchema {
         self.unfolded.saturating_mul(len as u64) > INLINE_WORK
     }
 
-    /// Parses and validates a body; the first problem found is reported.
-    pub fn check(&self, body: &[u8]) -> Result<(), Invalid> {
-        let instance: Value = serde_json::from_slice(body).map_err(|e| Invalid {
-            field: "body".into(),
-            message: format!("body is not valid JSON: {e}"),
-        })?;
+    /// Parses and validates a body; every problem found is reported (up to
+    /// [`MAX_PROBLEMS`]).
+    pub fn check(&self, body: &[u8]) -> Result<(), Vec<Invalid>> {
+        let whole = |message: String| {
+            vec![Invalid {
+                field: "body".into(),
+                location: "body",
+                message,
+            }]
+        };
+        let instance: Value = serde_json::from_slice(body)
+            .map_err(|e| whole(format!("body is not valid JSON: {e}")))?;
         let work = self.unfolded.saturating_mul(schema_cost::values(&instance));
         if work > MAX_WORK {
-            return Err(Invalid {
-                field: "body".into(),
-                message: format!(
-                    "body has too many values to check against this route's schema (at most {} here)",
-                    MAX_WORK / self.unfolded
-                ),
-            });
+            return Err(whole(format!(
+                "body has too many values to check against this route's schema (at most {} here)",
+                MAX_WORK / self.unfolded
+            )));
         }
-        match self.validator.iter_errors(&instance).next() {
-            None => Ok(()),
-            Some(error) => {
+        let problems: Vec<Invalid> = self
+            .validator
+            .iter_errors(&instance)
+            .take(MAX_PROBLEMS)
+            .map(|error| {
                 let field = field_of(&error);
-                Err(Invalid {
+                Invalid {
                     message: format!("{field}: {error}"),
                     field,
-                })
-            }
+                    location: "body",
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
 }
@@ -154,7 +176,11 @@ mod tests {
 
     #[test]
     fn each_kind_of_problem_names_its_field() {
-        let field = |body: &str| schema().check(body.as_bytes()).unwrap_err().field;
+        let field = |body: &str| {
+            schema().check(body.as_bytes()).unwrap_err()[0]
+                .field
+                .clone()
+        };
         assert_eq!(field(r#"{"name":"","price":1}"#), "name");
         assert_eq!(field(r#"{"name":"a","price":-1}"#), "price");
         assert_eq!(field(r#"{"name":"a"}"#), "price");
@@ -165,6 +191,25 @@ mod tests {
     }
 
     #[test]
+    fn every_failing_field_is_listed() {
+        let problems = schema()
+            .check(br#"{"name":"","price":-1,"colour":"red"}"#)
+            .unwrap_err();
+        let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["colour", "name", "price"]);
+        assert!(problems.iter().all(|p| p.location == "body"));
+        let many = format!(
+            r#"{{"name":"a","price":1,"tags":[{}]}}"#,
+            vec!["1"; 1000].join(",")
+        );
+        assert_eq!(
+            schema().check(many.as_bytes()).unwrap_err().len(),
+            MAX_PROBLEMS
+        );
+    }
+
+    #[test]
     fn patterns_cannot_backtrack_catastrophically() {
         let schema = RequestSchema::compile(
             r#"{"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}"#,
@@ -172,7 +217,7 @@ mod tests {
         .unwrap();
         let evil = format!(r#"{{"s": "{}!"}}"#, "a".repeat(50_000));
         let started = std::time::Instant::now();
-        assert_eq!(schema.check(evil.as_bytes()).unwrap_err().field, "s");
+        assert_eq!(schema.check(evil.as_bytes()).unwrap_err()[0].field, "s");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // Look-around needs backtracking: such a schema is refused at deploy.
         assert!(RequestSchema::compile(r#"{"type": "string", "pattern": "^(?=a)a$"}"#).is_err());
@@ -181,7 +226,10 @@ mod tests {
     #[test]
     fn deeply_nested_bodies_are_refused_not_recursed_into() {
         let body = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert_eq!(schema().check(body.as_bytes()).unwrap_err().field, "body");
+        assert_eq!(
+            schema().check(body.as_bytes()).unwrap_err()[0].field,
+            "body"
+        );
     }
 
     #[test]

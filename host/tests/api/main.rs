@@ -26,4 +26,5 @@ mod reuse;
 mod sandbox;
 mod sql_sandbox;
 mod tenants;
+mod typed;
 mod under_attack;

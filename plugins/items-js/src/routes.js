@@ -69,14 +69,24 @@ function remove(request) {
   return Response.empty(204);
 }
 
+// The parameters, as the host checks and publishes them. Ids stay below
+// 2^53 so that a JSON Schema bound written from JavaScript is exact.
+const Id = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The item id' };
+const byId = { path: { id: Id } };
+const Page = {
+  limit: { type: 'integer', minimum: 1, maximum: service.MAX_LIMIT, default: service.DEFAULT_LIMIT },
+  offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
+};
+
 export const router = new Router()
   .post('/', create, { summary: 'Create an item', status: 201, requestSchema: ItemInput, responseSchema: Item })
-  .get('/', list, { summary: 'List items, oldest first', responseSchema: ItemPage })
-  .get('/{id}', read, { summary: 'Read an item', responseSchema: Item })
-  .put('/{id}', replace, { summary: 'Replace an item', requestSchema: ItemInput, responseSchema: Item })
+  .get('/', list, { summary: 'List items, oldest first', responseSchema: ItemPage, query: Page })
+  .get('/{id}', read, { summary: 'Read an item', responseSchema: Item, ...byId })
+  .put('/{id}', replace, { summary: 'Replace an item', requestSchema: ItemInput, responseSchema: Item, ...byId })
   .patch('/{id}', patch, {
     summary: 'Change some fields of an item',
     requestSchema: ItemPatch,
     responseSchema: Item,
+    ...byId,
   })
-  .delete('/{id}', remove, { summary: 'Delete an item', status: 204 });
+  .delete('/{id}', remove, { summary: 'Delete an item', status: 204, ...byId });

@@ -169,16 +169,15 @@ test('names are trimmed of what Rust trims, and only that', () => {
   assert.equal(trim('   '), '');
 });
 
-test('a quantity written as a float or a field given twice is refused', () => {
-  for (const text of ['{"name":"a","price":1,"quantity":3.0}', '{"quantity": 3e0, "price": 1}', '{"quantity":-1E2}']) {
-    refuses(() => checkBodyText(text), 'quantity');
-  }
+test('a field given twice is refused; an integral float is an integer', () => {
   refuses(() => checkBodyText('{"name":"a","price":1,"name":"b"}'), 'body');
   refuses(() => checkBodyText('{"name":"a","na\\u006de":"b"}'), 'body');
   for (const text of [
     '{"name":"a","price":1.5,"quantity":3}',
     '{"name":"quantity","description":"\\"quantity\\": 1.5, \\\\","price":1e3}',
     '{"quantity":null,"description":null}',
+    '{"name":"a","price":1,"quantity":3.0}',
+    '{"quantity": 3e0, "price": 1}',
     '{}',
   ]) {
     assert.doesNotThrow(() => checkBodyText(text), text);

@@ -8,7 +8,9 @@ from .schemas import Item, ItemInput, ItemPage, ItemPatch
 
 router = Router()
 
-ItemId = Path(gt=0)
+# Ids and offsets are what the database's 64-bit integers hold.
+I64_MAX = 2**63 - 1
+ItemId = Path(gt=0, le=I64_MAX)
 
 
 def not_found(item_id: int) -> Problem:
@@ -25,7 +27,7 @@ def create(body: ItemInput, request: Request) -> Item:
 @router.get("/", summary="List items, oldest first")
 def list_items(
     limit: int = Query(service.DEFAULT_LIMIT, ge=1, le=service.MAX_LIMIT),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=I64_MAX),
 ) -> ItemPage:
     items, total = models.list_page(db, limit, offset)
     return ItemPage(items=items, total=total, limit=limit, offset=offset)

@@ -1,36 +1,23 @@
 //! The routes `items` declares, relative to its mount point, and their
-//! handlers: parse, call the business logic, read or write the model, answer.
+//! handlers. Their arguments (`Path`, `Query`, `Json`) and replies are typed:
+//! the host checks requests against those types before a handler runs.
 
 use std::time::SystemTime;
 
 use berth_sdk::db::{self, Db};
-use berth_sdk::{Method, Problem, Request, Response, Router};
+use berth_sdk::{Created, Json, NoContent, Path, Problem, Query, Router};
 
-use crate::schemas::{Item, ItemInput, ItemPage, ItemPatch};
+use crate::schemas::{Item, ItemId, ItemInput, ItemPage, ItemPatch, Pagination};
 use crate::{models, service};
 
 pub fn router() -> Router {
     Router::new()
-        .route(Method::Post, "/", "Create an item", 201, create)
-        .accepts::<ItemInput>()
-        .returns::<Item>()
-        .route(Method::Get, "/", "List items, oldest first", 200, list)
-        .returns::<ItemPage>()
-        .route(Method::Get, "/{id}", "Read an item", 200, read)
-        .returns::<Item>()
-        .route(Method::Put, "/{id}", "Replace an item", 200, replace)
-        .accepts::<ItemInput>()
-        .returns::<Item>()
-        .route(
-            Method::Patch,
-            "/{id}",
-            "Change some fields of an item",
-            200,
-            patch,
-        )
-        .accepts::<ItemPatch>()
-        .returns::<Item>()
-        .route(Method::Delete, "/{id}", "Delete an item", 204, delete)
+        .post("/", "Create an item", create)
+        .get("/", "List items, oldest first", list)
+        .get("/{id}", "Read an item", read)
+        .put("/{id}", "Replace an item", replace)
+        .patch("/{id}", "Change some fields of an item", patch)
+        .delete("/{id}", "Delete an item", delete)
 }
 
 fn now() -> String {
@@ -41,65 +28,50 @@ fn not_found(id: i64) -> Problem {
     Problem::not_found(&format!("item {id} does not exist"))
 }
 
-fn create(request: &Request) -> Result<Response, Problem> {
-    let input = service::validate(request.json::<ItemInput>()?)?;
-    let item = models::insert(&Db, &input, &now())?;
-    let location = format!("{}/{}", request.path.trim_end_matches('/'), item.id);
-    Ok(Response::json(201, &item).with_header("location", &location))
+fn create(Json(input): Json<ItemInput>) -> Result<Created<Item>, Problem> {
+    let item = models::insert(&Db, &service::validate(input)?, &now())?;
+    Ok(Created::at(item.id, item))
 }
 
-fn list(request: &Request) -> Result<Response, Problem> {
-    let (limit, offset) =
-        service::pagination(request.query_param("limit"), request.query_param("offset"))?;
-    let (items, total) = models::list(&Db, limit, offset)?;
-    Ok(Response::json(
-        200,
-        &ItemPage {
-            items,
-            total,
-            limit,
-            offset,
-        },
-    ))
+fn list(Query(page): Query<Pagination>) -> Result<Json<ItemPage>, Problem> {
+    let (items, total) = models::list(&Db, page.limit, page.offset)?;
+    let (limit, offset) = (page.limit, page.offset);
+    Ok(Json(ItemPage {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }
 
-fn read(request: &Request) -> Result<Response, Problem> {
-    let id = service::parse_id(request.param("id"))?;
-    let item = models::find(&Db, id)?.ok_or_else(|| not_found(id))?;
-    Ok(Response::json(200, &item))
+fn read(Path(ItemId { id }): Path<ItemId>) -> Result<Json<Item>, Problem> {
+    Ok(Json(models::find(&Db, id)?.ok_or_else(|| not_found(id))?))
 }
 
-fn replace(request: &Request) -> Result<Response, Problem> {
-    let id = service::parse_id(request.param("id"))?;
-    let input = service::validate(request.json::<ItemInput>()?)?;
-    let item = models::update(&Db, id, &input, &now())?.ok_or_else(|| not_found(id))?;
-    Ok(Response::json(200, &item))
+fn replace(
+    Path(ItemId { id }): Path<ItemId>,
+    Json(input): Json<ItemInput>,
+) -> Result<Json<Item>, Problem> {
+    let item = models::update(&Db, id, &service::validate(input)?, &now())?;
+    Ok(Json(item.ok_or_else(|| not_found(id))?))
 }
 
-fn patch(request: &Request) -> Result<Response, Problem> {
-    let id = service::parse_id(request.param("id"))?;
-    let patch = request.json::<ItemPatch>()?;
+fn patch(
+    Path(ItemId { id }): Path<ItemId>,
+    Json(patch): Json<ItemPatch>,
+) -> Result<Json<Item>, Problem> {
     // Read and write in one transaction so that concurrent patches of the
     // same item do not lose each other's changes.
     let item = db::transaction(|tx| {
         let current = models::find(tx, id)?.ok_or_else(|| not_found(id))?;
-        let current = ItemInput {
-            name: current.name,
-            description: current.description,
-            price: current.price,
-            quantity: current.quantity,
-        };
-        let input = service::apply_patch(current, patch)?;
+        let input = service::apply_patch(current.into(), patch)?;
         models::update(tx, id, &input, &now())?.ok_or_else(|| not_found(id))
     })?;
-    Ok(Response::json(200, &item))
+    Ok(Json(item))
 }
 
-fn delete(request: &Request) -> Result<Response, Problem> {
-    let id = service::parse_id(request.param("id"))?;
-    if models::delete(&Db, id)? {
-        Ok(Response::empty(204))
-    } else {
-        Err(not_found(id))
-    }
+fn delete(Path(ItemId { id }): Path<ItemId>) -> Result<NoContent, Problem> {
+    models::delete(&Db, id)?
+        .then_some(NoContent)
+        .ok_or_else(|| not_found(id))
 }

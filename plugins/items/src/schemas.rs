@@ -68,6 +68,42 @@ pub struct Item {
     pub updated_at: String,
 }
 
+impl From<Item> for ItemInput {
+    fn from(item: Item) -> ItemInput {
+        ItemInput {
+            name: item.name,
+            description: item.description,
+            price: item.price,
+            quantity: item.quantity,
+        }
+    }
+}
+
+/// The `{id}` of an item's routes.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ItemId {
+    /// The item's id.
+    #[schemars(range(min = 1))]
+    pub id: i64,
+}
+
+/// The query of `GET /items`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Pagination {
+    /// Items per page.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: u32,
+    /// Items to skip.
+    #[serde(default)]
+    #[schemars(range(max = 9_223_372_036_854_775_807u64))]
+    pub offset: u64,
+}
+
+fn default_limit() -> u32 {
+    20
+}
+
 /// One page of `GET /items`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ItemPage {

@@ -1,96 +1,43 @@
-//! Business logic: validation, patching and pagination. Pure functions,
-//! unit-tested natively.
+//! Business logic: the rules of an item beyond its schema (a name is
+//! trimmed before its length counts; a price is finite), and patching.
+//! Pure functions, unit-tested natively.
 
 use berth_sdk::Problem;
 
 use crate::schemas::{DESCRIPTION_MAX_CHARS, ItemInput, ItemPatch, NAME_MAX_CHARS};
 
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
-
 /// Checks every rule of a full item; trims the name.
 pub fn validate(mut input: ItemInput) -> Result<ItemInput, Problem> {
-    input.name = validate_name(&input.name)?;
-    if let Some(description) = &input.description {
-        validate_description(description)?;
+    input.name = input.name.trim().to_string();
+    if !(1..=NAME_MAX_CHARS).contains(&input.name.chars().count()) {
+        let message = format!("name must be 1 to {NAME_MAX_CHARS} characters");
+        return Err(Problem::validation("name", &message));
     }
-    validate_price(input.price)?;
-    Ok(input)
-}
-
-/// Applies a patch to the current state of an item and validates the result.
-pub fn apply_patch(current: ItemInput, patch: ItemPatch) -> Result<ItemInput, Problem> {
-    let merged = ItemInput {
-        name: patch.name.unwrap_or(current.name),
-        description: patch.description.unwrap_or(current.description),
-        price: patch.price.unwrap_or(current.price),
-        quantity: patch.quantity.unwrap_or(current.quantity),
-    };
-    validate(merged)
-}
-
-fn validate_name(name: &str) -> Result<String, Problem> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > NAME_MAX_CHARS {
-        return Err(Problem::validation(
-            "name",
-            &format!("name must be 1 to {NAME_MAX_CHARS} characters"),
-        ));
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > DESCRIPTION_MAX_CHARS)
+    {
+        let message = format!("description must be at most {DESCRIPTION_MAX_CHARS} characters");
+        return Err(Problem::validation("description", &message));
     }
-    Ok(name.to_string())
-}
-
-fn validate_description(description: &str) -> Result<(), Problem> {
-    if description.chars().count() > DESCRIPTION_MAX_CHARS {
-        return Err(Problem::validation(
-            "description",
-            &format!("description must be at most {DESCRIPTION_MAX_CHARS} characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_price(price: f64) -> Result<(), Problem> {
-    if !price.is_finite() || price < 0.0 {
+    if !input.price.is_finite() || input.price < 0.0 {
         return Err(Problem::validation(
             "price",
             "price must be a number, zero or more",
         ));
     }
-    Ok(())
+    Ok(input)
 }
 
-/// Parses `limit` and `offset` query parameters: `limit` 1..=100 (20 when
-/// absent), `offset` 0 or more (0 when absent).
-pub fn pagination(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64), Problem> {
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                Problem::validation(
-                    "limit",
-                    &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
-    let offset = match offset {
-        None => 0,
-        Some(raw) => raw.parse::<u64>().map_err(|_| {
-            Problem::validation("offset", "offset must be an integer, zero or more")
-        })?,
-    };
-    Ok((limit, offset))
-}
-
-/// Parses the `{id}` path parameter.
-pub fn parse_id(raw: Option<&str>) -> Result<i64, Problem> {
-    raw.and_then(|id| id.parse::<i64>().ok())
-        .filter(|id| *id > 0)
-        .ok_or_else(|| Problem::validation("id", "id must be a positive integer"))
+/// Applies a patch to the current state of an item and validates the result.
+pub fn apply_patch(current: ItemInput, patch: ItemPatch) -> Result<ItemInput, Problem> {
+    validate(ItemInput {
+        name: patch.name.unwrap_or(current.name),
+        description: patch.description.unwrap_or(current.description),
+        price: patch.price.unwrap_or(current.price),
+        quantity: patch.quantity.unwrap_or(current.quantity),
+    })
 }
 
 #[cfg(test)]
@@ -199,29 +146,5 @@ mod tests {
             apply_patch(input(), patch).unwrap_err().field.as_deref(),
             Some("name")
         );
-    }
-
-    #[test]
-    fn pagination_has_defaults_and_bounds() {
-        assert_eq!(pagination(None, None).unwrap(), (DEFAULT_LIMIT, 0));
-        assert_eq!(pagination(Some("100"), Some("40")).unwrap(), (100, 40));
-        for bad in ["0", "101", "-1", "ten"] {
-            assert_eq!(
-                pagination(Some(bad), None).unwrap_err().field.as_deref(),
-                Some("limit")
-            );
-        }
-        assert_eq!(
-            pagination(None, Some("-3")).unwrap_err().field.as_deref(),
-            Some("offset")
-        );
-    }
-
-    #[test]
-    fn ids_are_positive_integers() {
-        assert_eq!(parse_id(Some("42")).unwrap(), 42);
-        for bad in [None, Some("0"), Some("-1"), Some("abc")] {
-            assert_eq!(parse_id(bad).unwrap_err().field.as_deref(), Some("id"));
-        }
     }
 }

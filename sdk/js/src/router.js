@@ -7,12 +7,70 @@
 //
 // Paths are relative to the service's mount point (`/<name>`): `/` is the
 // mount point itself, `{name}` captures one segment, `{*name}` the rest.
-// A handler gets the `Request` and returns (or resolves to) a `Response`,
-// `undefined` (an empty body with the route's status) or anything else,
-// which is answered as JSON with the route's status.
+// A handler gets the `Request` and its typed arguments `{ path, query, body }`
+// (parameters converted to the types their schemas declare, the body
+// parsed), and returns (or resolves to) a `Response`, `undefined` (an empty
+// body with the route's status) or anything else, which is answered as JSON
+// with the route's status.
+//
+//   router.get('/{id}', ({ path }) => find(path.id), {
+//     path: { id: { type: 'integer', minimum: 1 } },
+//     query: { verbose: { type: 'boolean', default: false } },
+//   });
+//
+// Declared parameters are published in OpenAPI and checked by the host
+// before the service runs (422 listing every one that does not fit); a
+// query parameter is optional when its schema has a `default`, or when it
+// is listed in `options.optional`.
 
 import { Problem } from './problem.js';
 import { Response, witMethod } from './http.js';
+
+const PARAM_TYPES = new Set(['integer', 'number', 'boolean', 'string']);
+
+/** The WIT `param` records of one location (`path` or `query`). */
+function declaredParams(route, location, declared = {}, optional = []) {
+  return Object.entries(declared).map(([name, schema]) => {
+    if (!schema || !PARAM_TYPES.has(schema.type)) {
+      throw new TypeError(
+        `${route}: ${location} parameter ${name} needs a schema whose type is integer, number, boolean or string`,
+      );
+    }
+    const { description = '', ...rest } = schema;
+    return {
+      name,
+      location,
+      required: location === 'path' || !('default' in schema || optional.includes(name)),
+      description,
+      schema: JSON.stringify(rest),
+    };
+  });
+}
+
+/** A parameter's text as the type its schema declares (the host has checked it). */
+function convert(text, schema) {
+  switch (schema.type) {
+    case 'integer':
+    case 'number':
+      return Number(text);
+    case 'boolean':
+      return text === 'true';
+    default:
+      return text;
+  }
+}
+
+/** The declared parameters of a location, typed, with their defaults. */
+function typedParams(params, lookup) {
+  const values = {};
+  for (const p of params) {
+    const schema = JSON.parse(p.schema);
+    const text = lookup(p.name);
+    if (text !== undefined) values[p.name] = convert(text, schema);
+    else if ('default' in schema) values[p.name] = schema.default;
+  }
+  return values;
+}
 
 const schemaText = (schema) =>
   schema === undefined || schema === null
@@ -34,6 +92,9 @@ export class Router {
    * @param {object|string} [options.requestSchema] JSON Schema of the body; the host
    *   validates bodies against it before the service runs (422 naming the field)
    * @param {object|string} [options.responseSchema] JSON Schema of the answer, for OpenAPI
+   * @param {object} [options.path] path parameters: `{ name: JSON Schema }`
+   * @param {object} [options.query] query parameters: `{ name: JSON Schema }`
+   * @param {string[]} [options.optional] query parameters that may be left out
    */
   route(method, path, handler, options = {}) {
     if (typeof handler !== 'function') {
@@ -51,6 +112,10 @@ export class Router {
       status: options.status ?? 200,
       requestSchema: schemaText(options.requestSchema),
       responseSchema: schemaText(options.responseSchema),
+      params: [
+        ...declaredParams(`${upper} ${path}`, 'path', options.path),
+        ...declaredParams(`${upper} ${path}`, 'query', options.query, options.optional),
+      ],
     });
     return this;
   }
@@ -84,6 +149,7 @@ export class Router {
       successStatus: r.status,
       requestSchema: r.requestSchema,
       responseSchema: r.responseSchema,
+      params: r.params,
     }));
   }
 
@@ -93,7 +159,14 @@ export class Router {
     if (!route) {
       throw Problem.notFound(`this service has no route ${request.method} ${request.route}`);
     }
-    const result = await route.handler(request);
+    const args = {
+      path: typedParams(route.params.filter((p) => p.location === 'path'), (n) => request.param(n)),
+      query: typedParams(route.params.filter((p) => p.location === 'query'), (n) => request.query(n)),
+      get body() {
+        return route.requestSchema === undefined ? undefined : request.json();
+      },
+    };
+    const result = await route.handler(request, args);
     if (result instanceof Response) return result;
     if (result === undefined) return Response.empty(route.status);
     return Response.json(result, route.status);

@@ -72,6 +72,7 @@ test('the manifest describes routes, schemas, settings, migrations and capabilit
     successStatus: 200,
     requestSchema: undefined,
     responseSchema: JSON.stringify(Thing),
+    params: [],
   });
   assert.equal(manifest.routes[1].successStatus, 201);
   assert.deepEqual(JSON.parse(manifest.routes[1].requestSchema), Thing);
@@ -207,4 +208,37 @@ test('settings fall back to the given default; log fields are strings', () => {
   assert.deepEqual(settings.all(), { a: '1', b: '2' });
   assert.equal(json({ n: 2n ** 70n, m: 3n }).body.length > 0, true);
   assert.deepEqual(JSON.parse(decode(json({ n: 2n ** 70n, m: 3n }).body)), { n: '1180591620717411303424', m: 3 });
+});
+
+test('declared parameters are published typed and reach the handler converted', async () => {
+  const router = new Router().get('/{id}', (r, { path, query }) => ({ path, query }), {
+    path: { id: { type: 'integer', minimum: 1, description: 'The id' } },
+    query: {
+      limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+      exact: { type: 'boolean' },
+      after: { type: 'string' },
+    },
+    optional: ['after'],
+  });
+  const [route] = router.describe();
+  const byName = Object.fromEntries(route.params.map((p) => [p.name, p]));
+  assert.deepEqual(byName.id, {
+    name: 'id',
+    location: 'path',
+    required: true,
+    description: 'The id',
+    schema: JSON.stringify({ type: 'integer', minimum: 1 }),
+  });
+  assert.equal(byName.limit.required, false, 'a default makes it optional');
+  assert.equal(byName.exact.required, true);
+  assert.equal(byName.after.required, false);
+  const svc = service({ name: 'p', version: '1', router });
+  const answer = await svc.handle(
+    request('get', '/{id}', { path: '/p/7', params: [['id', '7']], query: [['exact', 'true']] }),
+  );
+  assert.deepEqual(JSON.parse(decode(answer.body)), { path: { id: 7 }, query: { limit: 20, exact: true } });
+  assert.throws(
+    () => new Router().get('/', () => 1, { query: { q: { type: 'array' } } }),
+    /integer, number, boolean or string/,
+  );
 });

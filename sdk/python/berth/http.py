@@ -58,9 +58,22 @@ def _unique_fields(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
     return fields
 
 
-def parse_json(body: bytes) -> Any:
+_EXACT = 2**53
+
+
+def _integral_as_int(text: str) -> Any:
+    """A JSON number with a fraction part, as JSON Schema reads it: `2978.0`
+    is the integer 2978 (within ±2^53, where floats are exact)."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= _EXACT else value
+
+
+def parse_json(body: bytes, integral_floats_as_ints: bool = False) -> Any:
+    """Parses a JSON body; a field given twice or malformed JSON is a 422
+    naming `body`. With `integral_floats_as_ints`, `3.0` is read as `3`."""
+    parse_float = _integral_as_int if integral_floats_as_ints else float
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_fields)
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_fields, parse_float=parse_float)
     except _DuplicateField as error:
         raise Problem.validation("body", f"body: {error}") from None
     except (UnicodeDecodeError, ValueError) as error:

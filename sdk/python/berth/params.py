@@ -98,3 +98,20 @@ def convert(name: str, raw: str, annotation: Any, spec: Param) -> Any:
             or (spec.le is not None and value > spec.le) or (spec.lt is not None and value >= spec.lt)):
         raise problem
     return value
+
+
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def json_schema(annotation: Any, spec: Param) -> dict:
+    """The JSON Schema of one parameter, as the host checks and publishes it:
+    its type, bounds and default."""
+    kind = _unwrap_optional(annotation)
+    schema: dict = {"type": _JSON_TYPES.get(kind, "string")}
+    for key, value in (("minimum", spec.ge), ("exclusiveMinimum", spec.gt),
+                       ("maximum", spec.le), ("exclusiveMaximum", spec.lt)):
+        if value is not None:
+            schema[key] = value
+    if not spec.required and spec.default is not None:
+        schema["default"] = spec.default
+    return schema

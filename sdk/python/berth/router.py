@@ -83,6 +83,23 @@ class Route:
             return _Argument(parameter.name, "body", annotation, spec)
         return _Argument(parameter.name, "query", annotation, spec)
 
+    def params(self) -> List[Dict[str, Any]]:
+        """The path and query parameters it declares, for the manifest:
+        name, location, required, description and JSON Schema."""
+        declared = []
+        for a in self.arguments:
+            if a.source not in ("path", "query"):
+                continue
+            optional = typing.get_origin(a.annotation) is typing.Union and type(None) in typing.get_args(a.annotation)
+            declared.append({
+                "name": a.spec.alias or a.name,
+                "location": a.source,
+                "required": a.source == "path" or (a.spec.required and not optional),
+                "description": a.spec.description,
+                "schema": params.json_schema(a.annotation, a.spec),
+            })
+        return declared
+
     def call(self, request: Request) -> Response:
         kwargs = {a.name: a.value(request) for a in self.arguments}
         result = self.handler(**kwargs)

@@ -79,8 +79,10 @@ def _nested_models(model: Type[pydantic.BaseModel], seen: Set[type]):
 
 def parse_body(model: Type[pydantic.BaseModel], body: bytes) -> pydantic.BaseModel:
     """Parses a JSON body into `model`. Malformed JSON is a 422 naming
-    `body`; a body that does not fit the model is a 422 naming the field."""
-    data = parse_json(body)
+    `body`; a body that does not fit the model is a 422 naming the field.
+    Numbers are read as the published JSON Schema reads them: `2978.0` fits
+    an integer field."""
+    data = parse_json(body, integral_floats_as_ints=True)
     try:
         return model.parse_obj(data)
     except pydantic.ValidationError as error:

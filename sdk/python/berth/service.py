@@ -6,6 +6,7 @@
     Handler = service.handler()   # componentize-py looks for `Handler`
 """
 
+import json
 import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -25,6 +26,7 @@ _METHODS = {
     "OPTIONS": types.Method_Options,
 }
 _DIALECTS = {"sqlite": types.Dialect.SQLITE, "postgres": types.Dialect.POSTGRES}
+_LOCATIONS = {"path": types.ParamLocation.PATH, "query": types.ParamLocation.QUERY}
 _CAPABILITIES = {"database": types.Capability.DATABASE,
                  "outbound-http": types.Capability.OUTBOUND_HTTP}
 
@@ -79,6 +81,16 @@ class Service:
                 success_status=r.status,
                 request_schema=json_schema_text(r.request_model) if r.request_model else None,
                 response_schema=json_schema_text(r.response_model) if r.response_model else None,
+                params=[
+                    types.Param(
+                        name=p["name"],
+                        location=_LOCATIONS[p["location"]],
+                        required=p["required"],
+                        description=p["description"],
+                        schema=json.dumps(p["schema"], separators=(",", ":"), sort_keys=True),
+                    )
+                    for p in r.params()
+                ],
             )
             for r in self.router.routes
         ]

@@ -165,6 +165,27 @@ class Routing(unittest.TestCase):
         self.assertEqual(manifest.settings[0].default, "Hello")
         self.assertEqual(manifest.capabilities, [types.Capability.DATABASE])
 
+    def test_declared_parameters_are_published_typed(self):
+        routes = {(type(r.method).__name__, r.path): r for r in service.manifest().routes}
+        read = {p.name: p for p in routes[("Method_Get", "/{id}")].params}
+        self.assertEqual((read["id"].location, read["id"].required),
+                         (types.ParamLocation.PATH, True))
+        self.assertEqual(json.loads(read["id"].schema), {"type": "integer", "exclusiveMinimum": 0})
+        self.assertEqual((read["verbose"].location, read["verbose"].required),
+                         (types.ParamLocation.QUERY, False))
+        self.assertEqual(json.loads(read["verbose"].schema), {"type": "boolean", "default": False})
+        listing = {p.name: p for p in routes[("Method_Get", "/")].params}
+        self.assertEqual(json.loads(listing["limit"].schema),
+                         {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
+        self.assertTrue(listing["required"].required)
+        self.assertEqual(routes[("Method_Post", "/")].params, [])
+
+    def test_an_integral_float_fits_an_integer_field(self):
+        self.assertEqual(parse_body(Thing, b'{"name": "a", "count": 2978.0}').count, 2978)
+        with self.assertRaises(Problem) as refused:
+            parse_body(Thing, b'{"name": "a", "count": 2.5}')
+        self.assertEqual(refused.exception.field, "count")
+
     def test_path_and_query_parameters_are_converted(self):
         response = handle("GET", "/{id}", "/things/7", params=[("id", "7")], query=[("verbose", "true")])
         self.assertEqual(response.status, 200)

@@ -1,0 +1,185 @@
+"""Checks of berth as outside tools see it, against a real berth serving
+the example services of every language (Rust, Python, JavaScript):
+
+- `docs`: headless Chromium (Debian's `chromium` and `chromium-driver`,
+  driven by Selenium) with every host but 127.0.0.1 unresolvable loads
+  `/docs` and must list the items operations, having fetched nothing from
+  anywhere else;
+- `schemathesis`: `schemathesis run /openapi.json --checks all` must find
+  no failure.
+
+    python3 tests/web/run.py --berth target/debug/berth \
+        --components target/components [--only docs,schemathesis]
+
+`cargo xtask test` runs it (in a venv with the pinned tools) after the
+Rust tests. Screenshots and reports go under target/web/.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What berth serves here: (file under the components dir, its mount point).
+SERVICES = [
+    ("examples/items.wasm", "/items"),
+    ("examples/hello.wasm", "/hello"),
+    ("examples/items-py.wasm", "/items-py"),
+    ("examples/hello-js.wasm", "/hello-js"),
+    ("test/items-js.wasm", "/items-js"),
+    ("test/hello-py.wasm", "/hello-py"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+class Berth:
+    """berth on a free port, with a fresh data dir and the services above."""
+
+    def __init__(self, binary, components, out):
+        self.dir = tempfile.mkdtemp(prefix="berth-web-")
+        plugins = os.path.join(self.dir, "plugins")
+        os.makedirs(plugins)
+        for file, _ in SERVICES:
+            shutil.copy(os.path.join(components, file), os.path.join(plugins, os.path.basename(file)))
+        self.url = f"http://127.0.0.1:{free_port()}"
+        env = dict(os.environ, BERTH_LISTEN=self.url[len("http://"):], BERTH_DATA_DIR=os.path.join(self.dir, "data"),
+                   BERTH_PLUGINS_DIR=plugins, BERTH_LOG="warn")
+        self.log = open(os.path.join(out, "berth.log"), "w")
+        self.process = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, body = get(self.url + "/openapi.json")
+                paths = json.loads(body)["paths"]
+                if status == 200 and all(any(p.startswith(base) for p in paths) for _, base in SERVICES):
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"berth did not come up with every service (see {self.log.name})")
+            time.sleep(0.2)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def docs(berth, out):
+    """Loads /docs in headless Chromium that can resolve no host but
+    127.0.0.1, and checks that Swagger UI lists the items operations."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,2000", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     # Every other host fails to resolve: a page that needs a
+                     # CDN renders nothing here.
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                              options=options)
+    try:
+        started = time.monotonic()
+        driver.get(berth.url + "/docs")
+        WebDriverWait(driver, 30).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")) > 0)
+        rendered = time.monotonic() - started
+        operations = {
+            (block.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text.strip(),
+             block.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
+            for block in driver.find_elements(By.CSS_SELECTOR, ".opblock")
+        }
+        driver.save_screenshot(os.path.join(out, "docs.png"))
+        expected = {("POST", "/items"), ("GET", "/items"), ("GET", "/items/{id}"), ("PUT", "/items/{id}"),
+                    ("PATCH", "/items/{id}"), ("DELETE", "/items/{id}"), ("GET", "/items-py/{id}"),
+                    ("GET", "/items-js/{id}"), ("GET", "/hello/{name}")}
+        missing = expected - operations
+        requested = set()
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                requested.add(message["params"]["request"]["url"])
+        elsewhere = sorted(u for u in requested if not u.startswith(berth.url) and not u.startswith("data:"))
+        errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        print(f"docs: {len(operations)} operations listed in {rendered:.2f} s; "
+              f"{len(requested)} requests, {len(elsewhere)} elsewhere; screenshot {out}/docs.png")
+        problems = []
+        if missing:
+            problems.append(f"operations not listed: {sorted(missing)} (listed: {sorted(operations)})")
+        if elsewhere:
+            problems.append(f"the page fetched from other hosts: {elsewhere}")
+        if errors:
+            problems.append(f"browser errors: {errors}")
+        return problems
+    finally:
+        driver.quit()
+
+
+def schemathesis(berth, out, tools):
+    """`schemathesis run --checks all` against the whole document."""
+    report = os.path.join(out, "schemathesis.xml")
+    command = [os.path.join(tools, "schemathesis"), "run", berth.url + "/openapi.json", "--checks", "all",
+               "--max-examples", os.environ.get("BERTH_SCHEMATHESIS_EXAMPLES", "25"),
+               "--seed", "1", "--workers", "2", "--report", "junit", "--report-junit-path", report,
+               "--suppress-health-check", "all", "--no-color"]
+    print("schemathesis:", " ".join(command[1:]))
+    # Run from the output dir: schemathesis keeps its cache where it runs.
+    result = subprocess.run(command, cwd=out, env=dict(os.environ, SCHEMATHESIS_HOOKS=""))
+    return [] if result.returncode == 0 else [f"schemathesis found failures (exit {result.returncode}); see above"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--berth", default=os.path.join(ROOT, "target", "debug", "berth"))
+    parser.add_argument("--components", default=os.path.join(ROOT, "target", "components"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "target", "web"))
+    parser.add_argument("--only", default="docs,schemathesis")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    tools = os.path.dirname(sys.executable)
+    only = set(args.only.split(","))
+    berth = Berth(args.berth, args.components, args.out)
+    problems = []
+    try:
+        if "docs" in only:
+            problems += docs(berth, args.out)
+        if "schemathesis" in only:
+            problems += schemathesis(berth, args.out, tools)
+    finally:
+        berth.stop()
+    for problem in problems:
+        print("FAILED:", problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
