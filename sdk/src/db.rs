@@ -1,6 +1,8 @@
 //! Typed access to the `database` interface: values from Rust types and rows
 //! read by column name.
 
+use serde::de::DeserializeOwned;
+
 use crate::database::{self, Error, Rows, Transaction, Value};
 use crate::types::Problem;
 
@@ -124,6 +126,33 @@ impl Row<'_> {
     }
 }
 
+impl Row<'_> {
+    /// The row as `T`, field by column name (`#[derive(Deserialize)]`):
+    /// integers, reals, text, booleans and `NULL` (for `Option` fields) as
+    /// they are, blobs as byte lists.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let object: serde_json::Map<String, serde_json::Value> = self
+            .columns
+            .iter()
+            .zip(self.values)
+            .map(|(column, value)| (column.clone(), json_value(value)))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|e| Error::Other(format!("a row does not decode: {e}")))
+    }
+}
+
+fn json_value(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => (*i).into(),
+        Value::Real(f) => (*f).into(),
+        Value::Text(t) => t.as_str().into(),
+        Value::Blob(b) => b.as_slice().into(),
+        Value::Boolean(b) => (*b).into(),
+    }
+}
+
 impl Rows {
     /// The rows, each readable by column name.
     pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
@@ -217,6 +246,23 @@ pub trait Executor {
         let rows = self.query(sql, params)?;
         rows.first().map(map).transpose()
     }
+
+    /// Runs a query and decodes every row as `T` (see [`Row::decode`]).
+    fn query_as<T: DeserializeOwned>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, Error> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| row.decode())
+            .collect()
+    }
+
+    /// Runs a query and decodes its first row, if any, as `T`.
+    fn query_one_as<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>, Error> {
+        self.query_one(sql, params, |row| row.decode())
+    }
 }
 
 /// The service's namespace, outside any transaction.
@@ -240,5 +286,63 @@ impl Executor for Transaction {
 
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, Error> {
         Transaction::execute(self, sql, params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Thing {
+        id: i64,
+        name: String,
+        price: f64,
+        note: Option<String>,
+        done: bool,
+    }
+
+    fn rows(values: Vec<Value>) -> Rows {
+        Rows {
+            columns: ["id", "name", "price", "note", "done"]
+                .map(String::from)
+                .to_vec(),
+            rows: vec![values],
+        }
+    }
+
+    #[test]
+    fn a_row_decodes_by_column_name() {
+        let rows = rows(vec![
+            Value::Integer(7),
+            Value::Text("a".into()),
+            Value::Integer(3),
+            Value::Null,
+            Value::Boolean(true),
+        ]);
+        let thing: Thing = rows.first().unwrap().decode().unwrap();
+        let expected = Thing {
+            id: 7,
+            name: "a".into(),
+            price: 3.0,
+            note: None,
+            done: true,
+        };
+        assert_eq!(thing, expected);
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_is_an_error_not_a_panic() {
+        let rows = rows(vec![
+            Value::Text("seven".into()),
+            Value::Text("a".into()),
+            Value::Real(1.5),
+            Value::Null,
+            Value::Boolean(false),
+        ]);
+        let error = rows.first().unwrap().decode::<Thing>().unwrap_err();
+        assert!(matches!(error, Error::Other(m) if m.contains("does not decode")));
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Number, Value};
 
-use super::schema::{Invalid, compile_validator};
+use super::schema::{Invalid, bounded_message, compile_validator};
 use crate::bindings::{Param, ParamLocation};
 
 /// How many parameters one route may declare.
@@ -150,7 +150,7 @@ impl Params {
                 ))),
                 Some(value) => {
                     if let Some(error) = spec.validator.iter_errors(&value).next() {
-                        problems.push(invalid(format!("{}: {error}", spec.name)));
+                        problems.push(invalid(bounded_message(format!("{}: {error}", spec.name))));
                     }
                 }
             }
@@ -329,6 +329,9 @@ mod tests {
             assert_eq!(failing(&[("id", id)], &[]).len(), 1, "{id:?}");
         }
         assert_eq!(failing(&[("id", "1")], &[("exact", "1")]).len(), 1);
+        let long = "9".repeat(100_000);
+        let problems = pagination().check(&fields(&[("id", &long)]), &[]);
+        assert!(problems[0].message.len() < 300, "the client's text is cut");
     }
 
     #[test]

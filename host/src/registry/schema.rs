@@ -34,6 +34,18 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// The longest message of one problem: validators quote the value at
+/// fault, which is the client's and may be as large as the body.
+const MAX_MESSAGE_CHARS: usize = 240;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`].
+pub fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    }
+}
+
 /// A validator for `schema`. Its `pattern`s run on the linear-time `regex`
 /// engine, compiled within bounds: a schema cannot make validation
 /// backtrack for ever.
@@ -91,7 +103,7 @@ impl RequestSchema {
             .map(|error| {
                 let field = field_of(&error);
                 Invalid {
-                    message: format!("{field}: {error}"),
+                    message: bounded_message(format!("{field}: {error}")),
                     field,
                     location: "body",
                 }

@@ -3,7 +3,7 @@
 //! PostgreSQL except where a migration says otherwise.
 
 use berth_sdk::database::{Error, Value};
-use berth_sdk::db::{Executor, Row};
+use berth_sdk::db::Executor;
 use berth_sdk::{Dialect, Migration};
 
 use crate::schemas::{Item, ItemInput};
@@ -45,57 +45,46 @@ pub fn migrations() -> Vec<Migration> {
 
 const COLUMNS: &str = "id, name, description, price, quantity, created_at, updated_at";
 
-fn item(row: Row<'_>) -> Result<Item, Error> {
-    Ok(Item {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        description: row.get("description")?,
-        price: row.get("price")?,
-        quantity: row.get("quantity")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
-    })
-}
-
 fn fields(input: &ItemInput) -> [Value; 4] {
+    let ItemInput {
+        name,
+        description,
+        price,
+        quantity,
+    } = input;
     [
-        input.name.as_str().into(),
-        input.description.clone().into(),
-        input.price.into(),
-        input.quantity.into(),
+        name.as_str().into(),
+        description.clone().into(),
+        (*price).into(),
+        (*quantity).into(),
     ]
 }
 
 pub fn insert(db: &impl Executor, input: &ItemInput, now: &str) -> Result<Item, Error> {
-    let [name, description, price, quantity] = fields(input);
     let sql = format!(
         "INSERT INTO items (name, description, price, quantity, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     );
-    db.query_one(
-        &sql,
-        &[name, description, price, quantity, now.into()],
-        item,
-    )?
-    .ok_or_else(|| Error::Other("INSERT … RETURNING returned no row".into()))
+    let [name, description, price, quantity] = fields(input);
+    db.query_one_as(&sql, &[name, description, price, quantity, now.into()])?
+        .ok_or_else(|| Error::Other("INSERT … RETURNING returned no row".into()))
 }
 
 pub fn find(db: &impl Executor, id: i64) -> Result<Option<Item>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM items WHERE id = $1");
-    db.query_one(&sql, &[id.into()], item)
+    db.query_one_as(
+        &format!("SELECT {COLUMNS} FROM items WHERE id = $1"),
+        &[id.into()],
+    )
 }
 
 pub fn list(db: &impl Executor, limit: u32, offset: u64) -> Result<(Vec<Item>, i64), Error> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let sql = format!("SELECT {COLUMNS} FROM items ORDER BY id LIMIT $1 OFFSET $2");
-    let rows = db.query(&sql, &[limit.into(), offset.into()])?;
-    let items = rows.iter().map(item).collect::<Result<Vec<_>, _>>()?;
-    let total = db
-        .query_one("SELECT COUNT(*) AS total FROM items", &[], |r| {
-            r.get("total")
-        })?
-        .unwrap_or(0);
-    Ok((items, total))
+    let items = db.query_as(&sql, &[limit.into(), offset.into()])?;
+    let total = db.query_one("SELECT COUNT(*) AS total FROM items", &[], |r| {
+        r.get("total")
+    })?;
+    Ok((items, total.unwrap_or(0)))
 }
 
 /// Writes every field of an existing item; `None` when it does not exist.
@@ -105,15 +94,14 @@ pub fn update(
     input: &ItemInput,
     now: &str,
 ) -> Result<Option<Item>, Error> {
-    let [name, description, price, quantity] = fields(input);
     let sql = format!(
         "UPDATE items SET name = $1, description = $2, price = $3, quantity = $4, updated_at = $5
          WHERE id = $6 RETURNING {COLUMNS}"
     );
-    db.query_one(
+    let [name, description, price, quantity] = fields(input);
+    db.query_one_as(
         &sql,
         &[name, description, price, quantity, now.into(), id.into()],
-        item,
     )
 }
 
