@@ -36,6 +36,52 @@ pub enum Command {
     Undeploy(NameArgs),
     /// Show a service's recent deployments.
     History(NameArgs),
+    /// Write a new service in the seed's layout (models, schemas, routes,
+    /// service, a unit test).
+    New(NewArgs),
+    /// Build one service, or every service under a directory, into components
+    /// (`<service>/build/<name>.wasm`), installing the toolchains it needs.
+    Build(BuildArgs),
+    /// Build a service, deploy it into a berth (the one at --url, or one it
+    /// starts), and rebuild and hot-deploy it on every save.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The service name: lower-case letters, digits and `-`.
+    pub name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: LangArg,
+    /// Where to create it [default: the current directory].
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// The languages `berth new` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    Rust,
+    Python,
+    #[value(alias = "javascript")]
+    Js,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A service, or a directory of services.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The service.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// Where the admin API is and how to authenticate.

@@ -46,8 +46,12 @@ impl AdminClient {
             .clone()
             .filter(|t| !t.is_empty())
             .ok_or(ClientError::NoToken)?;
+        // A fresh connection per call: the server closes idle ones (its
+        // header timeout), and a call such as `berth dev`'s next deploy
+        // must not land on one it is closing.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(AdminClient {

@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod author;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;

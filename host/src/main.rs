@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
-use berth::cli::{AdminArgs, Cli, Command, ServeArgs};
+use berth::author::{self, new};
+use berth::cli::{AdminArgs, Cli, Command, LangArg, ServeArgs};
 use berth::client::{AdminClient, ClientError};
 use berth::{Application, telemetry};
 use clap::Parser;
@@ -20,6 +21,58 @@ fn main() -> ExitCode {
         }
         Command::History(args) => {
             admin(&args.admin, |c| async move { c.history(&args.name).await })
+        }
+        Command::New(args) => report(new::create(&args.name, lang(args.lang), &args.dir).map(|files| {
+            let dir = args.dir.join(&args.name).display().to_string();
+            format!(
+                "wrote {} files into {dir}\nnext: `berth build {dir}`, or `berth dev {dir}` to build, deploy and rebuild on every save",
+                files.len()
+            )
+        })),
+        Command::Build(args) => report(build_all(&args.path)),
+        Command::Dev(args) => {
+            report(author::dev::run(&args.path, &args.admin).map(|()| String::new()))
+        }
+    }
+}
+
+fn lang(arg: LangArg) -> author::Lang {
+    match arg {
+        LangArg::Rust => author::Lang::Rust,
+        LangArg::Python => author::Lang::Python,
+        LangArg::Js => author::Lang::Js,
+    }
+}
+
+/// Builds every service `path` names; stops at the first that fails.
+fn build_all(path: &std::path::Path) -> Result<String, String> {
+    let mut lines = Vec::new();
+    for (dir, lang) in author::services_under(path)? {
+        let (out, took) = author::build(&dir, lang)
+            .map_err(|e| format!("{} ({lang:?}) did not build:\n{e}", dir.display()))?;
+        let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+        lines.push(format!(
+            "built {} ({lang:?}, {:.1} MiB) in {:.1} s",
+            out.display(),
+            size as f64 / f64::from(1 << 20),
+            took.as_secs_f64()
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Prints a command's report, or its error.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(report) => {
+            if !report.is_empty() {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("berth: {error}");
+            ExitCode::FAILURE
         }
     }
 }

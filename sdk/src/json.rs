@@ -27,19 +27,23 @@ pub(crate) fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
     }
 }
 
-/// Rewrites every float with no fractional part (within ±2^53, where
-/// floats are exact integers) as an integer; whether any changed.
+/// Rewrites every float with no fractional part that an `i64` or `u64`
+/// holds as that integer; whether any changed.
 fn integral_floats_to_integers(value: &mut Value) -> bool {
-    const EXACT: f64 = 9_007_199_254_740_992.0;
     match value {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);
-            if f.fract() == 0.0 && f.abs() <= EXACT {
-                *value = Value::from(f as i64);
-                true
+            // 2^63 and 2^64 are exact floats; the casts are exact below them.
+            let integer = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+                Some(Value::from(f as i64))
+            } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+                Some(Value::from(f as u64))
             } else {
-                false
-            }
+                None
+            };
+            integer.map(|integer| *value = integer).is_some()
         }
         Value::Array(items) => items
             .iter_mut()
@@ -108,6 +112,10 @@ pub(crate) fn bound_integers(schema: &mut Value) {
                 Some("uint16") => Some((0.into(), u16::MAX.into())),
                 Some("uint32") => Some((0.into(), u32::MAX.into())),
                 Some("uint64") => Some((0.into(), u64::MAX.into())),
+                // `usize` and `isize` on the wasm32 guest.
+                Some("uint") => Some((0.into(), u32::MAX.into())),
+                Some("int") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("float") => Some((f64::from(f32::MIN).into(), f64::from(f32::MAX).into())),
                 _ => None,
             };
             if let Some((low, high)) = range {
@@ -174,6 +182,15 @@ mod tests {
         assert_eq!(thing.count, 2978);
         let thing = from_slice::<Thing>(br#"{"name":"a","count":3e2}"#).unwrap();
         assert_eq!(thing.count, 300);
+        #[derive(serde::Deserialize)]
+        struct Wide {
+            n: u64,
+        }
+        assert_eq!(
+            from_slice::<Wide>(br#"{"n":1e17}"#).unwrap().n,
+            100_000_000_000_000_000
+        );
+        assert!(from_slice::<Wide>(br#"{"n":1e20}"#).is_err());
         let problem = from_slice::<Thing>(br#"{"name":"a","count":2978.5}"#).unwrap_err();
         assert_eq!(problem.field.as_deref(), Some("count"));
         let problem = from_slice::<Thing>(br#"{"name":"a","count":-1.0}"#).unwrap_err();

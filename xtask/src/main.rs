@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-mod fresh;
 mod javascript;
 mod python;
 mod web;
@@ -32,7 +31,14 @@ pub struct Outputs {
     pub test: PathBuf,
 }
 
-const WASM_TARGET: &str = "wasm32-wasip2";
+impl Outputs {
+    /// This repository's WIT and SDKs.
+    pub fn sources(&self) -> berth_toolchain::Sources {
+        berth_toolchain::Sources::new(&self.root)
+    }
+}
+
+use berth_toolchain::rust::WASM_TARGET;
 const PROFILE: &str = "plugin";
 /// The services `cargo xtask run` serves.
 const EXAMPLES: &[&str] = &["items", "hello"];
@@ -53,7 +59,7 @@ const TEST_COMPONENTS: &[&str] = &[
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.
 const DEFAULT_POSTGRES: &str = "127.0.0.1:5432";
 
-pub(crate) type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) use berth_toolchain::{Result, status};
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -100,41 +106,6 @@ fn cargo() -> Command {
     command
 }
 
-pub(crate) fn status(command: &mut Command) -> Result {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed with {status}"))
-    }
-}
-
-/// Installs the wasm target when rustup manages the toolchain and lacks it.
-fn ensure_wasm_target() -> Result {
-    let Ok(output) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(root())
-        .output()
-    else {
-        eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
-        return Ok(());
-    };
-    if String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .any(|l| l.trim() == WASM_TARGET)
-    {
-        return Ok(());
-    }
-    eprintln!("xtask: installing the {WASM_TARGET} target");
-    status(
-        Command::new("rustup")
-            .args(["target", "add", WASM_TARGET])
-            .current_dir(root()),
-    )
-}
-
 /// Copies a package's built component: libraries are named with `_`, binaries
 /// (command components) keep their `-`.
 fn copy(package: &str, to: &Path) -> Result {
@@ -151,7 +122,7 @@ fn copy(package: &str, to: &Path) -> Result {
 }
 
 fn build_components() -> Result<PathBuf> {
-    ensure_wasm_target()?;
+    berth_toolchain::rust::ensure_wasm_target(&root())?;
     let mut command = cargo();
     command.args(["build", "--profile", PROFILE, "--target", WASM_TARGET]);
     for package in EXAMPLES.iter().chain(TEST_COMPONENTS) {

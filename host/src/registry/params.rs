@@ -4,13 +4,39 @@
 
 use serde_json::{Number, Value};
 
-use super::schema::{Invalid, bounded_message, compile_validator};
+use super::schema::{Invalid, bounded_message, compile_bounded};
 use crate::bindings::{Param, ParamLocation};
 
 /// How many parameters one route may declare.
 pub const MAX_PARAMS: usize = 32;
 /// The longest schema of one parameter.
 const MAX_SCHEMA_BYTES: usize = 4 * 1024;
+/// The longest value of a declared parameter a request may send: checking
+/// it costs up to its length times its pattern's size.
+pub const MAX_VALUE_CHARS: usize = 1024;
+/// The most a parameter's `pattern` may compile to (bodies may have more).
+const PATTERN_BYTES: usize = 64 * 1024;
+/// What a parameter's schema may say: one scalar's type and bounds. No
+/// references, definitions or new bases: nothing to resolve or unfold.
+const SCHEMA_KEYWORDS: &[&str] = &[
+    "type",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "enum",
+    "const",
+    "default",
+    "description",
+    "title",
+    "examples",
+    "deprecated",
+];
 
 /// The scalar types a parameter's text converts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +122,16 @@ impl Params {
                     ));
                 }
             };
-            let validator = compile_validator(&schema)
+            if let Some(key) = schema
+                .as_object()
+                .and_then(|o| o.keys().find(|k| !SCHEMA_KEYWORDS.contains(&k.as_str())))
+            {
+                return Err(format!(
+                    "{location} parameter `{name}`: `{key}` is not accepted in a parameter's schema (one scalar's type and bounds: {})",
+                    SCHEMA_KEYWORDS.join(", ")
+                ));
+            }
+            let validator = compile_bounded(&schema, PATTERN_BYTES)
                 .map_err(|e| format!("{location} parameter `{name}`: {e}"))?;
             specs.push(ParamSpec {
                 name: name.clone(),
@@ -141,6 +176,11 @@ impl Params {
                 problems.push(invalid(format!("{} may be given only once", spec.name)));
                 continue;
             }
+            if text.chars().nth(MAX_VALUE_CHARS).is_some() {
+                let message = format!("{} is longer than {MAX_VALUE_CHARS} characters", spec.name);
+                problems.push(invalid(message));
+                continue;
+            }
             match convert(spec.kind, text) {
                 None => problems.push(invalid(format!(
                     "{} must be {}, got {:?}",
@@ -183,6 +223,11 @@ fn convert(kind: Kind, text: &str) -> Option<Value> {
         Kind::Integer => {
             let digits = text.strip_prefix('-').unwrap_or(text);
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            // `-0` is 0 to JSON Schema but not to every integer parser a
+            // service may use: one spelling of zero.
+            if digits.bytes().all(|b| b == b'0') && text.starts_with('-') {
                 return None;
             }
             text.parse::<i64>()
@@ -331,7 +376,11 @@ mod tests {
         assert_eq!(failing(&[("id", "1")], &[("exact", "1")]).len(), 1);
         let long = "9".repeat(100_000);
         let problems = pagination().check(&fields(&[("id", &long)]), &[]);
-        assert!(problems[0].message.len() < 300, "the client's text is cut");
+        assert!(problems[0].message.contains("longer than"), "{problems:?}");
+        assert!(
+            problems[0].message.len() < 300,
+            "the client's text is not echoed"
+        );
     }
 
     #[test]

@@ -50,9 +50,17 @@ pub fn bounded_message(message: String) -> String {
 /// engine, compiled within bounds: a schema cannot make validation
 /// backtrack for ever.
 pub fn compile_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    compile_bounded(schema, 1 << 20)
+}
+
+/// [`compile_validator`] with `pattern`s compiled to at most `regex_bytes`.
+pub fn compile_bounded(
+    schema: &Value,
+    regex_bytes: usize,
+) -> Result<jsonschema::Validator, String> {
     let patterns = jsonschema::PatternOptions::regex()
-        .size_limit(1 << 20)
-        .dfa_size_limit(1 << 20);
+        .size_limit(regex_bytes)
+        .dfa_size_limit(regex_bytes);
     jsonschema::options()
         .with_pattern_options(patterns)
         .build(schema)
@@ -101,7 +109,7 @@ impl RequestSchema {
             .iter_errors(&instance)
             .take(MAX_PROBLEMS)
             .map(|error| {
-                let field = field_of(&error);
+                let field = bounded_message(field_of(&error));
                 Invalid {
                     message: bounded_message(format!("{field}: {error}")),
                     field,

@@ -42,6 +42,22 @@ impl<'a> Walk<'a> {
                 for (key, value) in map {
                     size += match (key.as_str(), value) {
                         ("$ref", Value::String(target)) => self.reference(target)?,
+                        // A new base below the root would make `#/...` mean
+                        // something else to the validator than here.
+                        ("$id" | "$anchor" | "$dynamicAnchor" | "$recursiveAnchor", _)
+                            if !std::ptr::eq(node, self.root) =>
+                        {
+                            return Err(format!(
+                                "`{key}` is accepted only at the root of a request schema"
+                            ));
+                        }
+                        ("$schema", Value::String(draft))
+                            if draft.contains("draft-03") || draft.contains("draft-04") =>
+                        {
+                            return Err(format!(
+                                "`$schema: {draft}` is not accepted; write draft 7 or later"
+                            ));
+                        }
                         ("$dynamicRef" | "$recursiveRef", _) => {
                             return Err(format!(
                                 "`{key}` is not accepted in a request schema; use `$ref` to a definition"
@@ -81,6 +97,11 @@ impl<'a> Walk<'a> {
                 "`$ref: {target}` leaves the schema; only references to its own definitions (`#/$defs/...`) are accepted"
             ));
         };
+        if pointer.contains('%') {
+            return Err(format!(
+                "`$ref: {target}` is percent-encoded; write the definition's name as it is"
+            ));
+        }
         if !(pointer.is_empty() || pointer.starts_with('/')) {
             return Err(format!(
                 "`$ref: {target}` names an anchor; use a JSON pointer such as `#/$defs/...`"
@@ -130,6 +151,27 @@ mod tests {
             "$defs": {"x": {"type": "string", "maxLength": 5}}
         });
         assert!(unfolded_size(&schema).unwrap() < 30);
+    }
+
+    #[test]
+    fn references_the_validator_would_resolve_elsewhere_are_refused() {
+        // `%64` is `d` to the validator: a chain of doubling definitions that
+        // would be measured through harmless stubs.
+        let encoded = json!({
+            "$defs": {"d1": {"type": "string"}, "%64": {},
+                      "d2": {"allOf": [{"$ref": "#/$defs/%641"}, {"$ref": "#/$defs/%641"}]}},
+            "$ref": "#/$defs/d2"
+        });
+        assert!(unfolded_size(&encoded).is_err());
+        // Below a nested `$id`, `#/...` is that subschema's, not the root's.
+        let rebased = json!({
+            "properties": {"a": {"$id": "http://x/a", "$defs": {"x": {}}, "$ref": "#/$defs/x"}}
+        });
+        assert!(unfolded_size(&rebased).is_err());
+        assert!(
+            unfolded_size(&json!({"$schema": "http://json-schema.org/draft-04/schema#"})).is_err()
+        );
+        assert!(unfolded_size(&json!({"$id": "http://x/root", "type": "object"})).is_ok());
     }
 
     #[test]

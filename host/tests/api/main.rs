@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admission;
+mod author;
 mod cli;
 mod clients;
 mod components;

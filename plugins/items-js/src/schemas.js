@@ -9,7 +9,14 @@ export const DESCRIPTION_MAX_CHARS = 1000;
 /** `quantity` is a u32 in the Rust `items`; the same bounds here. */
 export const QUANTITY_MAX = 2 ** 32 - 1;
 
-const name = { description: '1 to 100 characters.', type: 'string', minLength: 1, maxLength: NAME_MAX_CHARS };
+// Not all white space: the service trims names (the schema says so too).
+const name = {
+  description: '1 to 100 characters, not all of them white space.',
+  type: 'string',
+  minLength: 1,
+  maxLength: NAME_MAX_CHARS,
+  pattern: '\\S',
+};
 const description = {
   description: 'Up to 1000 characters.',
   type: ['string', 'null'],

@@ -11,7 +11,8 @@ DESCRIPTION_MAX_CHARS = 1000
 # `quantity` is a u32 in the Rust `items`; the same bounds here.
 QUANTITY_MAX = 2**32 - 1
 
-Name = constr(strict=True, min_length=1, max_length=NAME_MAX_CHARS)
+# Not all white space: the service trims names (the schema says so too).
+Name = constr(strict=True, min_length=1, max_length=NAME_MAX_CHARS, regex=r"\s*\S")
 Description = constr(strict=True, max_length=DESCRIPTION_MAX_CHARS)
 Price = confloat(ge=0)
 Quantity = conint(strict=True, ge=0, le=QUANTITY_MAX)

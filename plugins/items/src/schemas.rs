@@ -12,8 +12,8 @@ pub const DESCRIPTION_MAX_CHARS: usize = 1000;
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
-    /// 1 to 100 characters.
-    #[schemars(length(min = 1, max = 100))]
+    /// 1 to 100 characters, not all of them white space.
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     pub name: String,
     /// Up to 1000 characters.
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct ItemInput {
 pub struct ItemPatch {
     /// 1 to 100 characters.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     pub name: Option<String>,
     /// Up to 1000 characters; `null` clears it.
     #[serde(default, deserialize_with = "present")]

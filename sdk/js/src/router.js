@@ -37,6 +37,11 @@ function declaredParams(route, location, declared = {}, optional = []) {
       );
     }
     const { description = '', ...rest } = schema;
+    if (rest.type === 'integer') {
+      // A handler gets a Number: integers beyond 2^53 would not be the ones checked.
+      if (rest.minimum === undefined && rest.exclusiveMinimum === undefined) rest.minimum = -Number.MAX_SAFE_INTEGER;
+      if (rest.maximum === undefined && rest.exclusiveMaximum === undefined) rest.maximum = Number.MAX_SAFE_INTEGER;
+    }
     return {
       name,
       location,

@@ -227,7 +227,7 @@ test('declared parameters are published typed and reach the handler converted', 
     location: 'path',
     required: true,
     description: 'The id',
-    schema: JSON.stringify({ type: 'integer', minimum: 1 }),
+    schema: JSON.stringify({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
   });
   assert.equal(byName.limit.required, false, 'a default makes it optional');
   assert.equal(byName.exact.required, true);

@@ -112,6 +112,12 @@ def json_schema(annotation: Any, spec: Param) -> dict:
                        ("maximum", spec.le), ("exclusiveMaximum", spec.lt)):
         if value is not None:
             schema[key] = value
+    if kind is int:
+        # What `convert` accepts: the database's 64-bit integers.
+        if spec.ge is None and spec.gt is None:
+            schema["minimum"] = -(2**63)
+        if spec.le is None and spec.lt is None:
+            schema["maximum"] = 2**63 - 1
     if not spec.required and spec.default is not None:
         schema["default"] = spec.default
     return schema

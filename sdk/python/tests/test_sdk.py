@@ -170,7 +170,8 @@ class Routing(unittest.TestCase):
         read = {p.name: p for p in routes[("Method_Get", "/{id}")].params}
         self.assertEqual((read["id"].location, read["id"].required),
                          (types.ParamLocation.PATH, True))
-        self.assertEqual(json.loads(read["id"].schema), {"type": "integer", "exclusiveMinimum": 0})
+        self.assertEqual(json.loads(read["id"].schema),
+                         {"type": "integer", "exclusiveMinimum": 0, "maximum": 2**63 - 1})
         self.assertEqual((read["verbose"].location, read["verbose"].required),
                          (types.ParamLocation.QUERY, False))
         self.assertEqual(json.loads(read["verbose"].schema), {"type": "boolean", "default": False})
