@@ -4,7 +4,6 @@
 mod helpers;
 
 mod admission;
-mod author;
 mod cli;
 mod clients;
 mod components;

@@ -5,6 +5,13 @@
 //! The builds use the toolchains `cargo xtask` installed (`target/toolchains`)
 //! and one cargo target dir for the new Rust crates (`target/author`), so
 //! that only the first run compiles their dependencies.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so
+//! these compiles never share the machine with the timing-sensitive API tests.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
