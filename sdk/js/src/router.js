@@ -65,14 +65,17 @@ function convert(text, schema) {
   }
 }
 
-/** The declared parameters of a location, typed, with their defaults. */
+/** The declared parameters of `location`, each with its schema parsed once. */
+const parsedParams = (params, location) =>
+  params.filter((p) => p.location === location).map((p) => ({ name: p.name, schema: JSON.parse(p.schema) }));
+
+/** The parameters read with `lookup`, typed, with their defaults. */
 function typedParams(params, lookup) {
   const values = {};
-  for (const p of params) {
-    const schema = JSON.parse(p.schema);
-    const text = lookup(p.name);
-    if (text !== undefined) values[p.name] = convert(text, schema);
-    else if ('default' in schema) values[p.name] = schema.default;
+  for (const { name, schema } of params) {
+    const text = lookup(name);
+    if (text !== undefined) values[name] = convert(text, schema);
+    else if ('default' in schema) values[name] = schema.default;
   }
   return values;
 }
@@ -122,6 +125,9 @@ export class Router {
         ...declaredParams(`${upper} ${path}`, 'query', options.query, options.optional),
       ],
     });
+    const route = this.routes[this.routes.length - 1];
+    route.pathParams = parsedParams(route.params, 'path');
+    route.queryParams = parsedParams(route.params, 'query');
     return this;
   }
 
@@ -165,8 +171,8 @@ export class Router {
       throw Problem.notFound(`this service has no route ${request.method} ${request.route}`);
     }
     const args = {
-      path: typedParams(route.params.filter((p) => p.location === 'path'), (n) => request.param(n)),
-      query: typedParams(route.params.filter((p) => p.location === 'query'), (n) => request.query(n)),
+      path: typedParams(route.pathParams, (n) => request.param(n)),
+      query: typedParams(route.queryParams, (n) => request.query(n)),
       get body() {
         return route.requestSchema === undefined ? undefined : request.json();
       },
