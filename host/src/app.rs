@@ -31,6 +31,7 @@ pub struct Application {
     namespaces: Arc<Namespaces>,
     admin_token: Option<Secret>,
     tenancy: Tenancy,
+    preview: bool,
     max_body_bytes: usize,
     max_component_bytes: usize,
     clients: http::server::ClientLimits,
@@ -92,6 +93,7 @@ impl Application {
             shutdown.child_token(),
         )?;
         registry::follow_replicas(registry.clone(), shutdown.child_token());
+        registry::judge_canaries(registry.clone(), shutdown.child_token());
 
         tracing::info!(
             %address, restored = ?loaded.restored, deployed = ?loaded.deployed,
@@ -106,6 +108,7 @@ impl Application {
             namespaces,
             admin_token: settings.admin_token.clone(),
             tenancy: settings.tenancy.clone(),
+            preview: settings.preview_header,
             max_body_bytes: settings.max_body_bytes,
             max_component_bytes: settings.max_component_bytes,
             clients: settings.clients,
@@ -143,6 +146,7 @@ impl Application {
                 max_body_bytes: self.max_body_bytes,
                 body_timeout: self.clients.body_timeout,
                 body_budget: AppState::body_budget(self.clients.max_buffered_body_bytes),
+                preview: self.preview,
             },
             self.admin_token.as_ref(),
             self.max_component_bytes,

@@ -30,6 +30,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// List the deployed services, with their versions and last errors.
     Services(AdminArgs),
+    /// Make a service's canary its live version.
+    Promote(NameArgs),
+    /// Take a service's canary out; the live version takes every request.
+    Abort(NameArgs),
     /// Put a service's previous version back.
     Rollback(NameArgs),
     /// Take a service out.
@@ -106,7 +110,57 @@ pub struct DeployArgs {
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
+    pub canary: CanaryArgs,
+    #[command(flatten)]
     pub admin: AdminArgs,
+}
+
+/// A canary deploy: the version runs beside the live one on a share of its
+/// requests, is judged against it, and is aborted by itself if worse.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CanaryArgs {
+    /// Deploy as a canary taking this percent (1–99) of the requests.
+    #[arg(long, value_name = "PCT")]
+    pub canary: Option<u32>,
+    /// The request header whose value keeps a client on one version.
+    #[arg(long, requires = "canary", value_name = "HEADER")]
+    pub sticky_header: Option<String>,
+    /// The window it is judged over, e.g. 30s [default: 60s].
+    #[arg(long, requires = "canary", value_parser = humantime::parse_duration)]
+    pub window: Option<std::time::Duration>,
+    /// Requests it must answer in the window before it is judged [default: 50].
+    #[arg(long, requires = "canary", value_name = "N")]
+    pub min_requests: Option<u32>,
+    /// How much higher its 5xx (or 504) rate may be, 0–1 [default: 0.05].
+    #[arg(long, requires = "canary", value_name = "RATE")]
+    pub error_margin: Option<f64>,
+    /// How many times the live p99 its p99 may be [default: 2].
+    #[arg(long, requires = "canary", value_name = "FACTOR")]
+    pub latency_margin: Option<f64>,
+    /// Promote it by itself after this long if healthy, e.g. 10m.
+    #[arg(long, requires = "canary", value_parser = humantime::parse_duration)]
+    pub bake: Option<std::time::Duration>,
+}
+
+impl CanaryArgs {
+    /// The admin API's query for this canary; empty without `--canary`.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let Some(percent) = self.canary else {
+            return Vec::new();
+        };
+        let ms = |d: &std::time::Duration| d.as_millis().to_string();
+        let mut query = vec![("canary", percent.to_string())];
+        let optional = [
+            ("sticky_header", self.sticky_header.clone()),
+            ("window_ms", self.window.as_ref().map(ms)),
+            ("min_requests", self.min_requests.map(|n| n.to_string())),
+            ("error_margin", self.error_margin.map(|n| n.to_string())),
+            ("latency_margin", self.latency_margin.map(|n| n.to_string())),
+            ("bake_ms", self.bake.as_ref().map(ms)),
+        ];
+        query.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        query
+    }
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +239,10 @@ pub struct ServeArgs {
     /// Most service instances alive at once [default: 1000].
     #[arg(long, env = "BERTH_MAX_INSTANCES", value_name = "N")]
     pub max_instances: Option<u32>,
+    /// Let a request pick a live or canary version with `x-berth-version:
+    /// <version or digest prefix>` [default: false].
+    #[arg(long, env = "BERTH_PREVIEW_HEADER", value_name = "BOOL")]
+    pub preview_header: Option<bool>,
 }
 
 impl ServeArgs {
@@ -209,6 +267,7 @@ impl ServeArgs {
             admin_token: self.admin_token.clone(),
             log: self.log.clone(),
             log_format: self.log_format,
+            preview_header: self.preview_header,
             limits: LimitsLayer {
                 server: ServerLimitsLayer {
                     max_body_bytes: self.max_body_bytes,

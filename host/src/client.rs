@@ -108,7 +108,14 @@ impl AdminClient {
         })
     }
 
-    pub async fn deploy(&self, file: &Path, name: Option<&str>) -> Result<String, ClientError> {
+    /// Deploys `file`; as a canary when `canary` (the admin API's query
+    /// keys) is not empty.
+    pub async fn deploy(
+        &self,
+        file: &Path,
+        name: Option<&str>,
+        canary: &[(&str, String)],
+    ) -> Result<String, ClientError> {
         let bytes = std::fs::read(file).map_err(|source| ClientError::ReadFile {
             path: file.display().to_string(),
             source,
@@ -120,8 +127,29 @@ impl AdminClient {
                 .map(|s| s.to_string_lossy().into_owned())
                 .ok_or_else(|| ClientError::Protocol("the file has no name; pass --name".into()))?,
         };
+        let mut path = format!("/services/{name}");
+        if !canary.is_empty() {
+            path.push('?');
+            path.push_str(
+                &form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(canary)
+                    .finish(),
+            );
+        }
+        let body = self.call(Method::PUT, &path, Some(bytes)).await?;
+        Ok(report(body))
+    }
+
+    pub async fn promote(&self, name: &str) -> Result<String, ClientError> {
         let body = self
-            .call(Method::PUT, &format!("/services/{name}"), Some(bytes))
+            .call(Method::POST, &format!("/services/{name}/promote"), None)
+            .await?;
+        Ok(report(body))
+    }
+
+    pub async fn abort(&self, name: &str) -> Result<String, ClientError> {
+        let body = self
+            .call(Method::POST, &format!("/services/{name}/abort"), None)
             .await?;
         Ok(report(body))
     }
@@ -145,21 +173,22 @@ impl AdminClient {
             .await?
             .unwrap_or_default();
         let mut lines = vec![format!(
-            "{:<24} {:<8} {:<12} {:<14} {}",
-            "SERVICE", "STATE", "VERSION", "DIGEST", "LAST ERROR"
+            "{:<24} {:<8} {:<12} {:<14} {:>6} {:>7} {}",
+            "SERVICE", "STATE", "VERSION", "DIGEST", "WEIGHT", "5XX", "LAST ERROR"
         )];
         for service in body["services"].as_array().into_iter().flatten() {
             let text = |key: &str| service[key].as_str().unwrap_or("-").to_string();
-            let digest: String = text("digest").chars().take(12).collect();
             let error = service["last_error"]["message"].as_str().unwrap_or("-");
-            lines.push(format!(
-                "{:<24} {:<8} {:<12} {:<14} {}",
-                text("name"),
-                text("state"),
-                text("version"),
-                digest,
-                error.lines().next().unwrap_or("-")
+            lines.push(service_line(
+                &text("name"),
+                &text("state"),
+                service,
+                error.lines().next().unwrap_or("-"),
             ));
+            let canary = &service["canary"];
+            if canary.is_object() {
+                lines.push(service_line("", "canary", canary, "-"));
+            }
         }
         Ok(lines.join("\n"))
     }
@@ -170,8 +199,8 @@ impl AdminClient {
             .await?
             .unwrap_or_default();
         let mut lines = vec![format!(
-            "{:<6} {:<10} {:<12} {:<14} {:<26} {}",
-            "ID", "STATE", "VERSION", "DIGEST", "AT", "SOURCE"
+            "{:<6} {:<10} {:<12} {:<14} {:<26} {:<10} {}",
+            "ID", "STATE", "VERSION", "DIGEST", "AT", "SOURCE", "NOTE"
         )];
         for entry in body["history"].as_array().into_iter().flatten() {
             let text = |key: &str| match &entry[key] {
@@ -181,25 +210,56 @@ impl AdminClient {
             };
             let digest: String = text("digest").chars().take(12).collect();
             lines.push(format!(
-                "{:<6} {:<10} {:<12} {:<14} {:<26} {}",
+                "{:<6} {:<10} {:<12} {:<14} {:<26} {:<10} {}",
                 text("id"),
                 text("state"),
                 text("version"),
                 digest,
                 text("created_at"),
-                text("source")
+                text("source"),
+                text("note")
             ));
         }
         Ok(lines.join("\n"))
     }
 }
 
+/// One line of `berth services`: a version with its weight and, while a
+/// canary runs, its 5xx rate over the window.
+fn service_line(name: &str, state: &str, version: &Value, error: &str) -> String {
+    let text = |key: &str| version[key].as_str().unwrap_or("-").to_string();
+    let digest: String = text("digest").chars().take(12).collect();
+    let weight = version["weight"]
+        .as_u64()
+        .map_or("-".into(), |w| format!("{w}%"));
+    let rate = version["window"]["error_rate"]
+        .as_f64()
+        .map_or("-".into(), |r| format!("{:.1}%", r * 100.0));
+    format!(
+        "{name:<24} {state:<8} {:<12} {digest:<14} {weight:>6} {rate:>7} {error}",
+        text("version")
+    )
+}
+
 fn report(body: Option<Value>) -> String {
-    let deployed = body.map(|b| b["deployed"].clone()).unwrap_or_default();
+    let body = body.unwrap_or_default();
+    let (deployed, what) = match ["deployed", "canary", "promoted", "aborted"]
+        .into_iter()
+        .find(|key| body[*key].is_object())
+    {
+        Some("canary") => (&body["canary"], format!("a {}% canary", body["weight"])),
+        Some("promoted") => (&body["promoted"], "promoted: it is live".to_string()),
+        Some("aborted") => (
+            &body["aborted"],
+            "aborted: the live version takes every request".to_string(),
+        ),
+        Some(key) => (&body[key], "live".to_string()),
+        None => (&Value::Null, "live".to_string()),
+    };
     let text = |key: &str| deployed[key].as_str().unwrap_or("?").to_string();
     let digest: String = text("digest").chars().take(12).collect();
     format!(
-        "{} {} is live (digest {digest})",
+        "{} {} is {what} (digest {digest})",
         text("name"),
         text("version")
     )

@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod registry;
+pub mod rollout;
 pub mod routing;
 pub mod runtime;
 pub mod telemetry;

@@ -10,8 +10,13 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
         Command::Deploy(args) => admin(&args.admin, |c| async move {
-            c.deploy(&args.file, args.name.as_deref()).await
+            c.deploy(&args.file, args.name.as_deref(), &args.canary.query())
+                .await
         }),
+        Command::Promote(args) => {
+            admin(&args.admin, |c| async move { c.promote(&args.name).await })
+        }
+        Command::Abort(args) => admin(&args.admin, |c| async move { c.abort(&args.name).await }),
         Command::Services(args) => admin(&args, |c| async move { c.services().await }),
         Command::Rollback(args) => {
             admin(&args.admin, |c| async move { c.rollback(&args.name).await })

@@ -48,6 +48,7 @@ const TEST_COMPONENTS: &[&str] = &[
     "hostile",
     "not-a-service",
     "hello-v2",
+    "hello-broken",
     "hostile-bad-describe",
     "hostile-bad-migration",
     "hostile-slow-migration",

@@ -74,7 +74,7 @@ pub fn run(dir: &Path, admin: &AdminArgs) -> Result<(), String> {
             }
             Ok((file, took)) => {
                 let started = Instant::now();
-                match runtime.block_on(client.deploy(&file, Some(&name))) {
+                match runtime.block_on(client.deploy(&file, Some(&name), &[])) {
                     Ok(report) => println!(
                         "berth dev: {report}: built in {:.1} s, deployed in {} ms; live at {}/{name}",
                         took.as_secs_f64(),

@@ -22,6 +22,8 @@ pub struct Layer {
     pub admin_token: Option<String>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// Honour `x-berth-version` (preview a live or canary version).
+    pub preview_header: Option<bool>,
     #[serde(default)]
     pub limits: LimitsLayer,
     #[serde(default)]
@@ -154,6 +156,7 @@ impl Layer {
             admin_token: top.admin_token.or(self.admin_token),
             log: top.log.or(self.log),
             log_format: top.log_format.or(self.log_format),
+            preview_header: top.preview_header.or(self.preview_header),
             limits: self.limits.overlay(top.limits),
             runtime: self.runtime.overlay(top.runtime),
             tenancy: self.tenancy.overlay(top.tenancy),

@@ -111,6 +111,8 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     pub log: String,
     pub log_format: LogFormat,
+    /// Whether `x-berth-version` previews a version (off by default).
+    pub preview_header: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Largest component the admin API accepts, in bytes.
@@ -281,6 +283,7 @@ impl Layer {
             admin_token,
             log: self.log.unwrap_or_else(|| "info".into()),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
+            preview_header: self.preview_header.unwrap_or(false),
             max_body_bytes,
             max_component_bytes,
             sqlite_heap_bytes,

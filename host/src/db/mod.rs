@@ -3,10 +3,12 @@
 //! `migrations/`. SQLite by default, PostgreSQL when the URL says so.
 //! Services' data is the database capability's (`capabilities::database`).
 
+pub mod canaries;
 pub(crate) mod host;
 pub mod notices;
 pub mod records;
 pub(crate) mod secrets;
 
+pub use canaries::{CanaryRecord, Ending};
 pub use host::{HostDb, HostPool};
 pub use records::{DeploymentRecord, NewDeployment};

@@ -21,10 +21,23 @@ pub struct DeploymentRecord {
     pub state: String,
     pub error: Option<String>,
     pub created_at: String,
+    /// Who ended a canary, and why, with the numbers.
+    pub note: Option<String>,
 }
 
-const COLUMNS: &str =
-    "d.id, d.tenant, d.service, d.version, d.digest, d.source, d.state, d.error, d.created_at";
+/// Retires the live version of tenant `$1` × service `$2`.
+pub(super) const RETIRE_LIVE: &str = "UPDATE deployments SET state = 'retired'
+     WHERE id IN (SELECT deployment_id FROM live WHERE tenant = $1 AND service = $2)";
+/// Makes deployment `$3` the live version of tenant `$1` × service `$2`.
+pub(super) const POINT_LIVE: &str =
+    "INSERT INTO live (tenant, service, deployment_id) VALUES ($1, $2, $3)
+     ON CONFLICT (tenant, service) DO UPDATE SET deployment_id = excluded.deployment_id";
+/// Records a deployment of tenant, service, version, digest, source, state.
+pub(super) const INSERT_DEPLOYMENT: &str =
+    "INSERT INTO deployments (tenant, service, version, digest, source, state)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+
+pub(super) const COLUMNS: &str = "d.id, d.tenant, d.service, d.version, d.digest, d.source, d.state, d.error, d.created_at, d.note";
 
 /// What a new live version is.
 #[derive(Debug, Clone)]
@@ -123,29 +136,23 @@ impl HostDb {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "UPDATE deployments SET state = 'retired'
-                 WHERE id IN (SELECT deployment_id FROM live WHERE tenant = $1 AND service = $2)",
+                RETIRE_LIVE,
             )
             .bind(new.tenant)
             .bind(new.service)
             .execute(&mut *tx)
             .await?;
-            let id: i64 = sqlx::query(
-                "INSERT INTO deployments (tenant, service, version, digest, source, state)
-                 VALUES ($1, $2, $3, $4, $5, 'live') RETURNING id",
-            )
+            let id: i64 = sqlx::query(INSERT_DEPLOYMENT)
             .bind(new.tenant)
             .bind(new.service)
             .bind(new.version)
             .bind(new.digest)
             .bind(new.source)
+            .bind("live")
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-            sqlx::query(
-                "INSERT INTO live (tenant, service, deployment_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (tenant, service) DO UPDATE SET deployment_id = excluded.deployment_id",
-            )
+            sqlx::query(POINT_LIVE)
             .bind(new.tenant)
             .bind(new.service)
             .bind(id)
@@ -188,8 +195,7 @@ impl HostDb {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "UPDATE deployments SET state = 'retired'
-                 WHERE id IN (SELECT deployment_id FROM live WHERE tenant = $1 AND service = $2)",
+                RETIRE_LIVE,
             )
             .bind(tenant)
             .bind(service)
@@ -205,6 +211,20 @@ impl HostDb {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM live WHERE tenant = $1 AND service = $2")
+                .bind(tenant)
+                .bind(service)
+                .execute(&mut *tx)
+                .await?;
+            // A canary goes with the service it ran beside.
+            sqlx::query(
+                "UPDATE deployments SET state = 'aborted', note = 'the service was undeployed'
+                 WHERE id IN (SELECT deployment_id FROM canaries WHERE tenant = $1 AND service = $2)",
+            )
+            .bind(tenant)
+            .bind(service)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM canaries WHERE tenant = $1 AND service = $2")
                 .bind(tenant)
                 .bind(service)
                 .execute(&mut *tx)

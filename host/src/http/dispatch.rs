@@ -20,9 +20,10 @@ use super::convert::{
 use super::error::ApiError;
 use crate::admission::{Gates, RefusedAt};
 use crate::registry::{MAX_PROBLEMS, Target};
+use crate::rollout;
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
-use crate::telemetry::metrics::{RouteMetrics, unrouted};
+use crate::telemetry::metrics::unrouted;
 
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
@@ -38,7 +39,14 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     };
     let elapsed = started.elapsed();
     match counted_by {
-        Counted::Route(metrics) => metrics.record(status.as_u16(), outcome, elapsed),
+        Counted::Route(target) => {
+            target.metrics.record(status.as_u16(), outcome, elapsed);
+            if let Some((watch, side)) = &target.watch
+                && rollout::answerable(outcome)
+            {
+                watch.record(*side, status.as_u16(), elapsed);
+            }
+        }
         Counted::Tenant(tenant) => unrouted(&tenant).record(status.as_u16(), outcome, elapsed),
         Counted::Nobody => unrouted("").record(status.as_u16(), outcome, elapsed),
     }
@@ -51,7 +59,8 @@ enum Counted {
     Nobody,
     /// A real tenant, no route.
     Tenant(String),
-    Route(std::sync::Arc<RouteMetrics>),
+    /// A route of a version (whose canary windows count it too).
+    Route(Target),
 }
 
 async fn route(
@@ -76,7 +85,8 @@ async fn route(
     };
     // From here the tenant is a real one: a label of bounded cardinality.
     *counted_by = Counted::Tenant(tenant_name.clone());
-    let (target, params) = match tenant.routes.lookup(&parts.method, path) {
+    let found = tenant.lookup(&parts.method, path, &parts.headers, state.preview)?;
+    let (target, params) = match found {
         Lookup::Found { target, params } => (target.clone(), params),
         Lookup::MethodNotAllowed { allowed } => {
             return Err(ApiError::MethodNotAllowed {
@@ -87,7 +97,7 @@ async fn route(
         Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
-    *counted_by = Counted::Route(target.metrics.clone());
+    *counted_by = Counted::Route(target.clone());
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
 

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::bindings::Problem;
 use crate::config::tenancy::NoTenant;
-use crate::registry::{DeployError, Invalid};
+use crate::registry::{DeployError, Invalid, NoSuchVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -59,6 +59,9 @@ pub enum ApiError {
     UnknownTenant(String),
     #[error("service `{0}` is not known")]
     UnknownService(String),
+    /// `x-berth-version` named no version that serves the route.
+    #[error("{0}")]
+    UnknownVersion(#[from] NoSuchVersion),
     #[error("{0}")]
     InvalidName(String),
     #[error("the body must be a WebAssembly component")]
@@ -126,7 +129,9 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::TenantRequired(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownTenant(_) | ApiError::UnknownService(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownTenant(_)
+            | ApiError::UnknownService(_)
+            | ApiError::UnknownVersion(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidName(_) | ApiError::EmptyBody => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ResponseTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Deploy(error) => match error {
@@ -134,7 +139,8 @@ impl ApiError {
                 | DeployError::NotAService(_)
                 | DeployError::Describe(_)
                 | DeployError::Manifest(_)
-                | DeployError::Migration(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                | DeployError::Migration(_)
+                | DeployError::InvalidCanary(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DeployError::Routes(_) | DeployError::Conflict(_) => StatusCode::CONFLICT,
                 DeployError::NotFound(_) => StatusCode::NOT_FOUND,
                 DeployError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -171,6 +177,7 @@ impl ApiError {
             ApiError::TenantRequired(_) => "tenant_required",
             ApiError::UnknownTenant(_) => "unknown_tenant",
             ApiError::UnknownService(_) => "not_found",
+            ApiError::UnknownVersion(_) => "unknown_version",
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::EmptyBody => "empty_body",
             ApiError::ResponseTooLarge { .. } => "response_too_large",

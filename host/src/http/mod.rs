@@ -43,6 +43,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Request-body bytes that may be held at once, in KiB permits.
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Whether `x-berth-version` picks the version a request reaches.
+    pub preview: bool,
 }
 
 impl AppState {

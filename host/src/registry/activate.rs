@@ -32,7 +32,7 @@ impl Registry {
         }
         let mut services = tenant.services.clone();
         services.insert(deployment.name.clone(), deployment.clone());
-        Ok(current.with_tenant(&deployment.tenant, services)?)
+        Ok(current.with_tenant(&deployment.tenant, services, tenant.canaries.clone())?)
     }
 
     /// Checks routes against the tenant's other services, applies new
@@ -59,6 +59,8 @@ impl Registry {
                     deployment.name
                 )));
             }
+        } else if let Some(canary) = self.snapshot().canary(&deployment.tenant, &deployment.name) {
+            return Err(super::canary::canary_running(canary));
         }
         let migrations_applied = match &deployment.grants.namespace {
             Some(ns) => ns.migrate(&deployment.manifest.migrations).await?,
@@ -133,11 +135,14 @@ impl Registry {
             let Some(snapshot) = current.tenant(tenant) else {
                 return Ok::<_, DeployError>(None);
             };
-            let mut services = snapshot.services.clone();
+            let (mut services, mut canaries) =
+                (snapshot.services.clone(), snapshot.canaries.clone());
             services.remove(name);
+            // Its canary goes with it (the records say so too).
+            canaries.remove(name);
             Ok(Some(
                 current
-                    .with_tenant(tenant, services)
+                    .with_tenant(tenant, services, canaries)
                     .expect("removing a service cannot create a conflict"),
             ))
         })?;

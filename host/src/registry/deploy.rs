@@ -6,20 +6,18 @@
 //! keep the artifact, and activate (`activate.rs`: migrations, record,
 //! swap). Any failure leaves what is live untouched and is recorded.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::grants::{deployment_settings, grants, namespace_limits};
 use super::{DeployError, Deployment, Origin, Registry, Source, components, manifest};
 use crate::bindings::{Capability, Manifest, ServicePre};
-use crate::capabilities::database::{NamespaceLimits, ResultLimits};
 use crate::capabilities::outbound::AllowList;
-use crate::config::limits::Limits;
 use crate::config::names::{DEFAULT_TENANT, validate_prefix, validate_service_name};
 use crate::db::DeploymentRecord;
-use crate::runtime::{Entry, Grants, ServiceState, hostcall_bytes};
+use crate::runtime::{Entry, Grants, ServiceState};
 
 /// How long `describe()` may run.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,11 +79,23 @@ impl Registry {
             )));
         }
         let result = self.run_pipeline(&request).await;
+        self.log_outcome(&request, &result, "service deployed")
+            .await;
+        result
+    }
+
+    /// Logs what became of `request`, and records a refusal in the history.
+    pub(super) async fn log_outcome(
+        &self,
+        request: &DeployRequest,
+        result: &Result<DeployReport, DeployError>,
+        done: &str,
+    ) {
         let (source, digest) = (&request.source, &request.digest);
-        match &result {
+        match result {
             Ok(report) => tracing::info!(
                 tenant = %report.tenant, service = %report.name, version = %report.version,
-                digest = %&digest[..12], %source, migrations = ?report.migrations_applied, "service deployed"
+                digest = %&digest[..12], %source, migrations = ?report.migrations_applied, "{done}"
             ),
             Err(error) => {
                 tracing::error!(tenant = %request.tenant, %source, digest = %&digest[..12], %error, "deploy refused");
@@ -109,7 +119,6 @@ impl Registry {
                 }
             }
         }
-        result
     }
 
     async fn run_pipeline(&self, request: &DeployRequest) -> Result<DeployReport, DeployError> {
@@ -264,6 +273,9 @@ impl Registry {
 
     /// Puts the version live before the current one back.
     pub async fn rollback(&self, tenant: &str, name: &str) -> Result<DeployReport, DeployError> {
+        if let Some(canary) = self.snapshot().canary(tenant, name) {
+            return Err(super::canary::canary_running(canary));
+        }
         let previous = self.host_db.previous(tenant, name).await?.ok_or_else(|| {
             DeployError::NotFound(format!(
                 "service `{name}` has no earlier version to roll back to"
@@ -316,6 +328,17 @@ impl Registry {
                 ),
             }
         }
+        match self.host_db.canaries().await {
+            Ok(canaries) => {
+                for record in canaries {
+                    if let Err(error) = self.put_recorded_canary(&record).await {
+                        let d = &record.deployment;
+                        tracing::error!(tenant = %d.tenant, service = %d.service, %error, "cannot restore the canary");
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot read the canaries"),
+        }
         restored
     }
 
@@ -326,73 +349,33 @@ impl Registry {
         record: &DeploymentRecord,
     ) -> Result<DeployReport, DeployError> {
         self.add_tenant(&record.tenant).await;
+        let deployment = self.prepare_recorded(record).await?;
+        self.activate(deployment, Origin::Replica).await
+    }
+
+    /// A recorded version, prepared from its kept artifact.
+    pub(super) async fn prepare_recorded(
+        &self,
+        record: &DeploymentRecord,
+    ) -> Result<Arc<Deployment>, DeployError> {
         let bytes = self
             .artifacts
             .get(&record.digest)
             .await
             .map_err(DeployError::Internal)?;
-        let deployment = self
-            .prepare(
-                &record.tenant,
-                Some(&record.service),
-                bytes,
-                &record.digest,
-                Source::from_record(&record.source),
-            )
-            .await?;
-        self.activate(deployment, Origin::Replica).await
+        self.prepare(
+            &record.tenant,
+            Some(&record.service),
+            bytes,
+            &record.digest,
+            Source::from_record(&record.source),
+        )
+        .await
     }
 
     async fn describe(&self, pre: &ServicePre<ServiceState>) -> Result<Manifest, DeployError> {
         let limits = self.policy.deployment(DEFAULT_TENANT, "(describe)").limits;
         let grants = Grants::bare("(describe)", limits.memory_bytes, DESCRIBE_TIMEOUT);
         Ok(self.runtime.describe(pre, &grants).await?)
-    }
-}
-
-/// What a deployment's requests are granted, from its limits and settings.
-fn grants(
-    name: &str,
-    limits: &Limits,
-    settings: BTreeMap<String, String>,
-    outbound: AllowList,
-) -> Grants {
-    Grants {
-        service: Arc::from(name),
-        namespace: None,
-        results: ResultLimits {
-            max_rows: limits.max_rows,
-            max_bytes: limits.max_result_bytes,
-        },
-        max_statements: limits.max_statements,
-        settings: Arc::new(settings),
-        outbound,
-        memory_bytes: limits.memory_bytes,
-        hostcall_bytes: hostcall_bytes(limits.max_result_bytes),
-        timeout: limits.request_timeout,
-    }
-}
-
-/// The declared defaults overlaid with what the operator configured.
-fn deployment_settings(
-    manifest: &Manifest,
-    configured: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut settings: BTreeMap<String, String> = manifest
-        .settings
-        .iter()
-        .filter_map(|s| s.default.clone().map(|d| (s.key.clone(), d)))
-        .collect();
-    settings.extend(configured.iter().map(|(k, v)| (k.clone(), v.clone())));
-    settings
-}
-
-/// What of a deployment's limits its database namespace enforces.
-fn namespace_limits(limits: &Limits) -> NamespaceLimits {
-    NamespaceLimits {
-        statement_timeout: limits.statement_timeout,
-        migration_timeout: limits.migration_timeout,
-        max_value_bytes: limits.max_result_bytes,
-        max_database_bytes: limits.max_database_bytes,
     }
 }

@@ -23,6 +23,9 @@ pub enum DeployError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// A canary plan out of bounds.
+    #[error("{0}")]
+    InvalidCanary(String),
     #[error("the host database is unavailable: {0}")]
     Unavailable(#[from] sqlx::Error),
     #[error("internal error: {0:#}")]
@@ -41,6 +44,7 @@ impl DeployError {
             DeployError::Migration(_) => "migration_failed",
             DeployError::Conflict(_) => "conflict",
             DeployError::NotFound(_) => "not_found",
+            DeployError::InvalidCanary(_) => "invalid_canary",
             DeployError::Unavailable(_) => "unavailable",
             DeployError::Internal(_) => "internal_error",
         }

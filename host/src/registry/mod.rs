@@ -6,9 +6,12 @@
 
 mod activate;
 mod artifacts;
+mod canary;
 mod components;
 mod deploy;
 mod error;
+mod grants;
+mod judge;
 mod locks;
 mod manifest;
 mod params;
@@ -17,9 +20,10 @@ mod replication;
 mod schema;
 mod schema_cost;
 mod slots;
+mod snapshot;
+mod split;
 mod tenants;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -29,10 +33,13 @@ use arc_swap::ArcSwap;
 pub use artifacts::ArtifactStore;
 pub use deploy::{DeployReport, DeployRequest, digest};
 pub use error::DeployError;
+pub use judge::judge_canaries;
 pub use manifest::RouteSpec;
 pub use plugins::{LoadSummary, watch};
 pub use replication::follow_replicas;
 pub use schema::{Invalid, MAX_PROBLEMS};
+pub use snapshot::{Canary, Snapshot, Target, TenantSnapshot};
+pub use split::NoSuchVersion;
 
 use crate::admission::{Gate, QueueMetrics};
 
@@ -41,9 +48,7 @@ use crate::capabilities::database::Namespaces;
 use crate::config::limits::Limits;
 use crate::config::policy::Policy;
 use crate::db::HostDb;
-use crate::routing::{RouteError, RouteTable, RouteTableBuilder};
 use crate::runtime::{Entry, Grants, Runtime, WarmPool};
-use crate::telemetry::metrics::RouteMetrics;
 
 pub use crate::config::names::DEFAULT_TENANT;
 
@@ -140,81 +145,6 @@ impl std::fmt::Debug for Deployment {
             .field("digest", &self.digest)
             .field("source", &self.source)
             .finish_non_exhaustive()
-    }
-}
-
-/// What a matched route leads to.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub deployment: Arc<Deployment>,
-    pub route: Arc<RouteSpec>,
-    pub metrics: Arc<RouteMetrics>,
-}
-
-/// One tenant's live services and their routes.
-#[derive(Debug, Default)]
-pub struct TenantSnapshot {
-    pub services: BTreeMap<String, Arc<Deployment>>,
-    pub routes: RouteTable<Target>,
-}
-
-impl TenantSnapshot {
-    /// The tenant with `services` and a route table built from them.
-    fn build(services: BTreeMap<String, Arc<Deployment>>) -> Result<TenantSnapshot, RouteError> {
-        let mut builder = RouteTableBuilder::default();
-        for deployment in services.values() {
-            for route in &deployment.routes {
-                let target = Target {
-                    deployment: deployment.clone(),
-                    route: route.clone(),
-                    metrics: Arc::new(RouteMetrics::new(
-                        &deployment.tenant,
-                        &deployment.name,
-                        &route.path,
-                    )),
-                };
-                builder.add(route.method.clone(), route.path.clone(), target)?;
-            }
-        }
-        Ok(TenantSnapshot {
-            routes: builder.build()?,
-            services,
-        })
-    }
-}
-
-/// Everything live at one moment.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    pub tenants: BTreeMap<String, Arc<TenantSnapshot>>,
-}
-
-impl Snapshot {
-    pub fn tenant(&self, tenant: &str) -> Option<&Arc<TenantSnapshot>> {
-        self.tenants.get(tenant)
-    }
-
-    /// Every live deployment, by tenant then name.
-    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
-        self.tenants.values().flat_map(|t| t.services.values())
-    }
-
-    pub fn deployment(&self, tenant: &str, name: &str) -> Option<&Arc<Deployment>> {
-        self.tenants.get(tenant)?.services.get(name)
-    }
-
-    /// This snapshot with one tenant's services replaced.
-    fn with_tenant(
-        &self,
-        tenant: &str,
-        services: BTreeMap<String, Arc<Deployment>>,
-    ) -> Result<Snapshot, RouteError> {
-        let mut tenants = self.tenants.clone();
-        tenants.insert(
-            tenant.to_string(),
-            Arc::new(TenantSnapshot::build(services)?),
-        );
-        Ok(Snapshot { tenants })
     }
 }
 

@@ -22,14 +22,17 @@ pub const RESYNC: Duration = Duration::from_secs(30);
 impl Registry {
     /// Brings one service in line with its record.
     pub async fn sync_service(&self, tenant: &str, service: &str) -> Result<(), DeployError> {
+        // A canary ended elsewhere first: a promoted one becomes the live
+        // version here as it is, with nothing to prepare.
+        self.end_followed_canary(tenant, service).await?;
         let record = self.host_db.live_one(tenant, service).await?;
         match record {
-            Some(record) => self.follow(&record).await,
+            Some(record) => self.follow(&record).await?,
             None => {
                 self.remove(tenant, service, Origin::Replica).await?;
-                Ok(())
             }
         }
+        self.sync_canary(tenant, service).await
     }
 
     /// Puts the recorded version live here, unless it already is.
@@ -62,6 +65,24 @@ impl Registry {
             .iter()
             .map(|r| (r.tenant.as_str(), r.service.as_str()))
             .collect();
+        let mut canaries: BTreeSet<(String, String)> = self
+            .host_db
+            .canaries()
+            .await?
+            .into_iter()
+            .map(|c| (c.deployment.tenant, c.deployment.service))
+            .collect();
+        let snapshot = self.snapshot();
+        canaries.extend(
+            snapshot
+                .canaries()
+                .map(|c| (c.deployment.tenant.clone(), c.deployment.name.clone())),
+        );
+        for (tenant, service) in &canaries {
+            if let Err(error) = self.sync_canary(tenant, service).await {
+                tracing::error!(%tenant, %service, %error, "cannot follow the recorded canary");
+            }
+        }
         let snapshot = self.snapshot();
         for deployment in snapshot.deployments() {
             if !recorded.contains(&(deployment.tenant.as_str(), deployment.name.as_str())) {

@@ -47,16 +47,18 @@ pub fn unrouted(tenant: &str) -> std::sync::Arc<RouteMetrics> {
         .lock()
         .expect("metrics map poisoned")
         .entry(tenant.to_string())
-        .or_insert_with(|| Arc::new(RouteMetrics::new(tenant, "", "")))
+        .or_insert_with(|| Arc::new(RouteMetrics::new(tenant, "", "", "")))
         .clone()
 }
 
 impl RouteMetrics {
-    pub fn new(tenant: &str, service: &str, route: &str) -> RouteMetrics {
+    /// The handles of `route` of `service` at `version` (the manifest's).
+    pub fn new(tenant: &str, service: &str, route: &str, version: &str) -> RouteMetrics {
         let labels = vec![
             ("tenant", tenant.to_string()),
             ("service", service.to_string()),
             ("route", route.to_string()),
+            ("version", version.to_string()),
         ];
         RouteMetrics {
             duration: metrics::histogram!("berth_request_duration_seconds", &labels),

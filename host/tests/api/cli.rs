@@ -129,3 +129,58 @@ async fn the_command_line_explains_what_went_wrong() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach berth"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_is_started_shown_promoted_and_aborted_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let v2 = built_plugins().join("test/hello-v2.wasm");
+    let v2 = v2.to_str().unwrap();
+    let deploy = ["deploy", v2, "--name", "hello", "--canary"];
+    let refused = berth(&app, &[&deploy[..], &["0"]].concat(), Some(ADMIN_TOKEN));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("canary must be a percent from 1 to 99"),
+        "{stderr}"
+    );
+    let alone = berth(&app, &["deploy", v2, "--bake", "10m"], Some(ADMIN_TOKEN));
+    assert!(
+        !alone.status.success(),
+        "--bake without --canary was accepted"
+    );
+
+    let args = [
+        &deploy[..],
+        &["30", "--sticky-header", "x-user", "--bake", "10m"],
+    ]
+    .concat();
+    let out = stdout(&berth(&app, &args, Some(ADMIN_TOKEN)));
+    assert!(out.contains("hello 2.0.0 is a 30% canary"), "{out}");
+    let out = stdout(&berth(&app, &["services"], Some(ADMIN_TOKEN)));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("hello") && l.contains("1.0.0") && l.contains("70%")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("canary") && l.contains("2.0.0") && l.contains("30%")),
+        "{out}"
+    );
+    let out = stdout(&berth(&app, &["promote", "hello"], Some(ADMIN_TOKEN)));
+    assert!(out.contains("hello 2.0.0 is promoted"), "{out}");
+
+    let v1 = built_plugins().join("examples/hello.wasm");
+    let args = ["deploy", v1.to_str().unwrap(), "--canary", "10"];
+    stdout(&berth(&app, &args, Some(ADMIN_TOKEN)));
+    let out = stdout(&berth(&app, &["abort", "hello"], Some(ADMIN_TOKEN)));
+    assert!(out.contains("hello 1.0.0 is aborted"), "{out}");
+    let out = stdout(&berth(&app, &["history", "hello"], Some(ADMIN_TOKEN)));
+    assert!(
+        out.lines()
+            .any(|l| l.contains("aborted") && l.contains("aborted by the operator")),
+        "{out}"
+    );
+    let (_, body) = json(app.get("/hello/cli").await).await;
+    assert_eq!(body["version"], "2.0.0");
+}

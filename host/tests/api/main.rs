@@ -4,6 +4,8 @@
 mod helpers;
 
 mod admission;
+mod canary;
+mod canary_replicas;
 mod cli;
 mod clients;
 mod components;

@@ -18,14 +18,14 @@ use crate::helpers::{
 };
 
 /// `berth serve` processes sharing one PostgreSQL database.
-struct Replicas {
+pub struct Replicas {
     database: Arc<TestDatabase>,
     client: reqwest::Client,
     dirs: Vec<(TempDir, TempDir)>,
 }
 
 impl Replicas {
-    async fn new() -> Replicas {
+    pub async fn new() -> Replicas {
         Replicas {
             database: TestDatabase::create()
                 .await
@@ -37,7 +37,7 @@ impl Replicas {
     }
 
     /// Starts one more replica; `hello.wasm` in its plugins dir if asked.
-    async fn start(&mut self, with_hello: bool) -> Server {
+    pub async fn start(&mut self, with_hello: bool) -> Server {
         let (data, plugins) = (TempDir::new().unwrap(), TempDir::new().unwrap());
         if with_hello {
             std::fs::write(plugins.path().join("hello.wasm"), component("hello")).unwrap();
@@ -53,7 +53,7 @@ impl Replicas {
         server
     }
 
-    async fn hello_version(&self, server: &Server) -> Option<String> {
+    pub async fn hello_version(&self, server: &Server) -> Option<String> {
         let response = self
             .client
             .get(format!("{}/hello/replica", server.url))
@@ -79,7 +79,7 @@ impl Replicas {
         started.elapsed()
     }
 
-    async fn admin(
+    pub async fn admin(
         &self,
         server: &Server,
         method: Method,

@@ -5,8 +5,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 /// The service version; the `v2` build answers differently so that swaps
-/// between the two are observable.
-pub const VERSION: &str = if cfg!(feature = "v2") {
+/// between the two are observable, and the `broken` one fails every request.
+pub const VERSION: &str = if cfg!(feature = "broken") {
+    "3.0.0"
+} else if cfg!(feature = "v2") {
     "2.0.0"
 } else {
     "1.0.0"
@@ -28,6 +30,9 @@ pub struct Greeting {
 
 /// Greets `name` with `greeting` (or the default).
 pub fn greet(greeting: Option<&str>, name: &str) -> Result<Greeting, Problem> {
+    if cfg!(feature = "broken") {
+        panic!("hello {VERSION} fails every request on purpose");
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(Problem::validation("name", "name must not be empty"));

@@ -15,18 +15,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use http::{StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::limit::RequestBodyLimitLayer;
 
+mod views;
+
+use views::{ServiceView, views};
+
 use super::AppState;
 use super::error::ApiError;
 use crate::config::Secret;
 use crate::config::names::{DEFAULT_TENANT, validate_service_name};
-use crate::db::DeploymentRecord;
-use crate::registry::{DeployRequest, Deployment, Source};
+use crate::registry::{DeployError, DeployRequest, Source};
+use crate::rollout::PlanRequest;
 
 /// History entries returned when no `limit` is given, and at most.
 const HISTORY_DEFAULT: i64 = 20;
@@ -38,6 +42,8 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         .route("/services", get(list))
         .route("/services/{name}", get(show).put(deploy).delete(undeploy))
         .route("/services/{name}/rollback", post(rollback))
+        .route("/services/{name}/promote", post(promote))
+        .route("/services/{name}/abort", post(abort))
         .route("/services/{name}/history", get(history))
         .route("/tenants", get(list_tenants))
         .route(
@@ -50,6 +56,8 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
             get(show).put(deploy).delete(undeploy),
         )
         .route("/tenants/{tenant}/services/{name}/rollback", post(rollback))
+        .route("/tenants/{tenant}/services/{name}/promote", post(promote))
+        .route("/tenants/{tenant}/services/{name}/abort", post(abort))
         .route("/tenants/{tenant}/services/{name}/history", get(history))
         // Components are far larger than request bodies: both the
         // extractor's own limit and the stream's are the component limit.
@@ -76,95 +84,6 @@ async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Respons
         Some(digest) if bool::from(digest.as_slice().ct_eq(expected)) => next.run(request).await,
         _ => ApiError::Unauthorized.into_response(),
     }
-}
-
-/// A service as the admin API shows it.
-#[derive(Debug, Serialize)]
-struct ServiceView {
-    tenant: String,
-    name: String,
-    state: &'static str,
-    /// `berth-service` or `wasi-http-proxy`.
-    kind: Option<&'static str>,
-    version: Option<String>,
-    digest: Option<String>,
-    source: Option<String>,
-    loaded_at: Option<String>,
-    prefix: Option<String>,
-    routes: Vec<String>,
-    /// Its warm instances, when it reuses them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reuse: Option<Value>,
-    last_error: Option<Value>,
-}
-
-fn live_view(deployment: &Deployment) -> ServiceView {
-    ServiceView {
-        tenant: deployment.tenant.clone(),
-        name: deployment.name.clone(),
-        state: "live",
-        kind: Some(deployment.entry.kind()),
-        version: Some(deployment.version.clone()),
-        digest: Some(deployment.digest.clone()),
-        source: Some(deployment.source.record()),
-        loaded_at: Some(humantime::format_rfc3339_millis(deployment.loaded_at).to_string()),
-        prefix: Some(deployment.prefix.clone()),
-        routes: deployment
-            .routes
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect(),
-        reuse: deployment.warm.as_ref().map(|pool| {
-            json!({
-                "max_idle": pool.max_idle(),
-                "idle": pool.idle(),
-                "warm_requests": pool.warm_requests(),
-            })
-        }),
-        last_error: None,
-    }
-}
-
-fn error_view(failure: &DeploymentRecord) -> Value {
-    json!({
-        "message": failure.error,
-        "digest": failure.digest,
-        "source": failure.source,
-        "at": failure.created_at,
-    })
-}
-
-async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError> {
-    let snapshot = state.registry.snapshot();
-    let mut views: BTreeMap<(String, String), ServiceView> = snapshot
-        .deployments()
-        .map(|d| ((d.tenant.clone(), d.name.clone()), live_view(d)))
-        .collect();
-    let failures = state
-        .registry
-        .host_db()
-        .recent_failures()
-        .await
-        .map_err(unavailable)?;
-    for failure in failures {
-        let key = (failure.tenant.clone(), failure.service.clone());
-        let view = views.entry(key).or_insert_with(|| ServiceView {
-            tenant: failure.tenant.clone(),
-            name: failure.service.clone(),
-            state: "failed",
-            kind: None,
-            version: None,
-            digest: None,
-            source: None,
-            loaded_at: None,
-            prefix: None,
-            routes: Vec::new(),
-            reuse: None,
-            last_error: None,
-        });
-        view.last_error = Some(error_view(&failure));
-    }
-    Ok(views.into_values().collect())
 }
 
 /// The path parameters of a service route: `{name}` and, outside the
@@ -219,21 +138,53 @@ async fn show(
         .ok_or_else(|| not_deployed(target.name()))
 }
 
+/// Deploys the body; with `?canary=PCT` (and the plan's other keys, see
+/// `rollout::plan`) as a canary beside the live version.
 async fn deploy(
     State(state): State<AppState>,
     path: Option<Path<ServicePath>>,
+    Query(query): Query<BTreeMap<String, String>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let name = target.name().to_string();
     validate_service_name(&name).map_err(ApiError::InvalidName)?;
+    let plan = PlanRequest::from_query(&query).map_err(DeployError::InvalidCanary)?;
     if body.is_empty() {
         return Err(ApiError::EmptyBody);
     }
     let request = DeployRequest::new(tenant, Some(&name), Arc::from(body.as_ref()), Source::Api);
-    let report = state.registry.deploy(request).await?;
-    Ok(Json(json!({ "deployed": report })))
+    match plan {
+        None => {
+            let report = state.registry.deploy(request).await?;
+            Ok(Json(json!({ "deployed": report })))
+        }
+        Some(plan) => {
+            let report = state.registry.start_canary(request, &plan).await?;
+            Ok(Json(json!({ "canary": report, "weight": plan.percent })))
+        }
+    }
+}
+
+async fn promote(
+    State(state): State<AppState>,
+    path: Option<Path<ServicePath>>,
+) -> Result<Json<Value>, ApiError> {
+    let target = path.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
+    let report = state.registry.promote(tenant, target.name()).await?;
+    Ok(Json(json!({ "promoted": report })))
+}
+
+async fn abort(
+    State(state): State<AppState>,
+    path: Option<Path<ServicePath>>,
+) -> Result<Json<Value>, ApiError> {
+    let target = path.map(|Path(t)| t).unwrap_or_default();
+    let tenant = target.tenant(&state)?;
+    let report = state.registry.abort(tenant, target.name()).await?;
+    Ok(Json(json!({ "aborted": report })))
 }
 
 async fn rollback(
@@ -323,7 +274,7 @@ fn not_deployed(name: &str) -> ApiError {
     ApiError::UnknownService(name.to_string())
 }
 
-fn unavailable(error: sqlx::Error) -> ApiError {
+pub(super) fn unavailable(error: sqlx::Error) -> ApiError {
     tracing::error!(%error, "the host database failed");
     ApiError::Unavailable("the host database is unavailable".into())
 }
