@@ -39,18 +39,20 @@ impl HostDb {
         plan: &str,
         started_ms: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
+        let lock = self.lock_live_sql();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let taken = sqlx::query(
-                "SELECT 1 FROM canaries WHERE tenant = $1 AND service = $2
-                 UNION ALL SELECT 2 WHERE NOT EXISTS
-                   (SELECT 1 FROM live WHERE tenant = $1 AND service = $2)",
-            )
-            .bind(new.tenant)
-            .bind(new.service)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if taken.is_some() {
+            let live = sqlx::query(lock)
+                .bind(new.tenant)
+                .bind(new.service)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let taken = sqlx::query("SELECT 1 FROM canaries WHERE tenant = $1 AND service = $2")
+                .bind(new.tenant)
+                .bind(new.service)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if live.is_none() || taken.is_some() {
                 return Ok(None);
             }
             let id: i64 = sqlx::query(INSERT_DEPLOYMENT)

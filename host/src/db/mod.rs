@@ -8,6 +8,7 @@ pub(crate) mod host;
 pub mod notices;
 pub mod records;
 pub(crate) mod secrets;
+mod tenants;
 
 pub use canaries::{CanaryRecord, Ending};
 pub use host::{HostDb, HostPool};

@@ -50,6 +50,21 @@ pub struct NewDeployment<'a> {
 }
 
 impl HostDb {
+    /// The statement that reads tenant `$1` × service `$2`'s live record
+    /// and, on PostgreSQL, locks it until the transaction ends: deploys,
+    /// canaries and undeploys of one service are serialized across
+    /// replicas (SQLite has one writer).
+    pub(super) fn lock_live_sql(&self) -> &'static str {
+        match self.pool() {
+            HostPool::Sqlite(_) => {
+                "SELECT deployment_id FROM live WHERE tenant = $1 AND service = $2"
+            }
+            HostPool::Postgres(_) => {
+                "SELECT deployment_id FROM live WHERE tenant = $1 AND service = $2 FOR UPDATE"
+            }
+        }
+    }
+
     /// Records an artifact; on PostgreSQL with its bytes, so that other
     /// replicas can load it.
     pub async fn put_artifact(&self, digest: &str, bytes: &[u8]) -> Result<(), sqlx::Error> {
@@ -131,10 +146,25 @@ impl HostDb {
     }
 
     /// Records `new` as the live version of its service, retiring the one
-    /// before, in one transaction. Returns the new record's id.
-    pub async fn record_live(&self, new: &NewDeployment<'_>) -> Result<i64, sqlx::Error> {
+    /// before, in one transaction. Returns the new record's id, or `None`
+    /// when the service has a canary (started by another replica, say).
+    pub async fn record_live(&self, new: &NewDeployment<'_>) -> Result<Option<i64>, sqlx::Error> {
+        let lock = self.lock_live_sql();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(lock)
+                .bind(new.tenant)
+                .bind(new.service)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let canary = sqlx::query("SELECT 1 FROM canaries WHERE tenant = $1 AND service = $2")
+                .bind(new.tenant)
+                .bind(new.service)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if canary.is_some() {
+                return Ok(None);
+            }
             sqlx::query(
                 RETIRE_LIVE,
             )
@@ -159,7 +189,7 @@ impl HostDb {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(id)
+            Ok(Some(id))
         })
     }
 
@@ -339,37 +369,6 @@ impl HostDb {
     /// Every plugin file berth has seen.
     pub async fn files_seen(&self) -> Result<Vec<String>, sqlx::Error> {
         on_pool!(self, pool => Ok(sqlx::query("SELECT path FROM plugin_files ORDER BY path")
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect()))
-    }
-}
-
-impl HostDb {
-    /// Records a tenant; whether it was new.
-    pub async fn create_tenant(&self, name: &str, at: &str) -> Result<bool, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(at)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected() == 1))
-    }
-
-    pub async fn delete_tenant(&self, name: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM tenants WHERE name = $1")
-            .bind(name)
-            .execute(pool)
-            .await
-            .map(drop))
-    }
-
-    pub async fn tenant_names(&self) -> Result<Vec<String>, sqlx::Error> {
-        on_pool!(self, pool => Ok(sqlx::query("SELECT name FROM tenants ORDER BY name")
             .fetch_all(pool)
             .await?
             .iter()

@@ -39,12 +39,14 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     };
     let elapsed = started.elapsed();
     match counted_by {
-        Counted::Route(target) => {
+        Counted::Route { target, judged } => {
             target.metrics.record(status.as_u16(), outcome, elapsed);
-            if let Some((watch, side)) = &target.watch
+            // A canary and its live version are judged on their own time:
+            // from the call, not the client's upload or the queue.
+            if let (Some((watch, side)), Some(called)) = (&target.watch, judged)
                 && rollout::answerable(outcome)
             {
-                watch.record(*side, status.as_u16(), elapsed);
+                watch.record(*side, status.as_u16(), called.elapsed());
             }
         }
         Counted::Tenant(tenant) => unrouted(&tenant).record(status.as_u16(), outcome, elapsed),
@@ -59,8 +61,12 @@ enum Counted {
     Nobody,
     /// A real tenant, no route.
     Tenant(String),
-    /// A route of a version (whose canary windows count it too).
-    Route(Target),
+    /// A route of a version; `judged` is when its call started, for the
+    /// canary windows (none for a refusal before the call, or a preview).
+    Route {
+        target: Target,
+        judged: Option<Instant>,
+    },
 }
 
 async fn route(
@@ -85,7 +91,7 @@ async fn route(
     };
     // From here the tenant is a real one: a label of bounded cardinality.
     *counted_by = Counted::Tenant(tenant_name.clone());
-    let found = tenant.lookup(&parts.method, path, &parts.headers, state.preview)?;
+    let (found, previewed) = tenant.lookup(&parts.method, path, &parts.headers, state.preview)?;
     let (target, params) = match found {
         Lookup::Found { target, params } => (target.clone(), params),
         Lookup::MethodNotAllowed { allowed } => {
@@ -97,7 +103,10 @@ async fn route(
         Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
-    *counted_by = Counted::Route(target.clone());
+    *counted_by = Counted::Route {
+        target: target.clone(),
+        judged: None,
+    };
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
 
@@ -137,6 +146,11 @@ async fn route(
                 retry_after: RETRY_AFTER,
             },
         })?;
+    if let Counted::Route { judged, .. } = counted_by
+        && !previewed
+    {
+        *judged = Some(Instant::now());
+    }
     call(state, &target, &parts, (path, params, query), body).await
 }
 

@@ -78,7 +78,13 @@ impl Registry {
                     digest: &deployment.digest,
                     source: &source.record(),
                 })
-                .await?;
+                .await?
+                .ok_or_else(|| {
+                    DeployError::Conflict(format!(
+                        "service `{}` got a canary meanwhile (on another replica): promote or abort it first",
+                        deployment.name
+                    ))
+                })?;
         }
         // Under the tenant's lock nothing else changes this tenant.
         self.locks.modify(&self.current, |current| {

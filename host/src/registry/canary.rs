@@ -104,6 +104,10 @@ impl Registry {
                 }
             }
         }
+        // Route conflicts are refused before any migration runs (and again
+        // under the tenant's lock below).
+        let trial = Canary::new(deployment.clone(), plan.clone(), SystemTime::now(), 0)?;
+        drop(Self::with_canary(&self.current.load(), Arc::new(trial))?);
         // Both versions work with the schema from here on.
         let migrations_applied = match &deployment.grants.namespace {
             Some(ns) => ns.migrate(&deployment.manifest.migrations).await?,
@@ -182,38 +186,30 @@ impl Registry {
 
     /// Makes the canary of `name` the live version.
     pub async fn promote(&self, tenant: &str, name: &str) -> Result<DeployReport, DeployError> {
-        self.end_canary(
-            tenant,
-            name,
-            Ending::Promoted,
-            "promoted by the operator",
-            true,
-        )
-        .await
+        let end = End::ours(Ending::Promoted, "promoted by the operator", None);
+        self.end_canary(tenant, name, end).await
     }
 
     /// Takes the canary of `name` out; the live version takes every request.
     pub async fn abort(&self, tenant: &str, name: &str) -> Result<DeployReport, DeployError> {
-        self.end_canary(
-            tenant,
-            name,
-            Ending::Aborted,
-            "aborted by the operator",
-            true,
-        )
-        .await
+        let end = End::ours(Ending::Aborted, "aborted by the operator", None);
+        self.end_canary(tenant, name, end).await
     }
 
-    /// Ends the canary of `name` as `ending`: recorded first with `note`
-    /// when `ours`, else only if the records already say so.
+    /// Ends the canary of `name` as `end` says: recorded first when it is
+    /// ours, else only following the records.
     pub(super) async fn end_canary(
         &self,
         tenant: &str,
         name: &str,
-        ending: Ending,
-        note: &str,
-        ours: bool,
+        end: End<'_>,
     ) -> Result<DeployReport, DeployError> {
+        let End {
+            ending,
+            note,
+            ours,
+            expected,
+        } = end;
         let service_lock = self.locks.service(tenant, name);
         let _service = service_lock.lock().await;
         let canary = self
@@ -223,6 +219,12 @@ impl Registry {
             .ok_or_else(|| {
                 DeployError::NotFound(format!("service `{name}` has no canary running"))
             })?;
+        if expected.is_some_and(|id| id != canary.record_id) {
+            // Decided about a canary that has since been replaced.
+            return Err(DeployError::Conflict(format!(
+                "the canary of `{name}` changed meanwhile; the decision was about another"
+            )));
+        }
         if ours {
             let ended = self
                 .host_db
@@ -315,9 +317,38 @@ impl Registry {
             } else {
                 Ending::Aborted
             };
-            self.end_canary(tenant, service, ending, "", false).await?;
+            let end = End {
+                ending,
+                note: "",
+                ours: false,
+                expected: Some(here.record_id),
+            };
+            self.end_canary(tenant, service, end).await?;
         }
         Ok(())
+    }
+}
+
+/// How a canary is being ended, and by whom.
+pub(super) struct End<'a> {
+    pub ending: Ending,
+    /// Who decided and why, for the history.
+    pub note: &'a str,
+    /// Decided here, and recorded first; else following the records.
+    pub ours: bool,
+    /// The canary the decision was about (its record): another one that
+    /// took its place meanwhile is left alone.
+    pub expected: Option<i64>,
+}
+
+impl<'a> End<'a> {
+    pub fn ours(ending: Ending, note: &'a str, expected: Option<i64>) -> End<'a> {
+        End {
+            ending,
+            note,
+            ours: true,
+            expected,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use super::canary::End;
 use super::{Canary, Registry};
 use crate::db::Ending;
 use crate::rollout::{Verdict, judge};
@@ -45,11 +46,14 @@ impl Registry {
             _ => return,
         };
         let d = &canary.deployment;
-        if let Err(error) = self
-            .end_canary(&d.tenant, &d.name, ending, &note, true)
-            .await
-        {
+        let end = End::ours(ending, &note, Some(canary.record_id));
+        if let Err(error) = self.end_canary(&d.tenant, &d.name, end).await {
             tracing::info!(tenant = %d.tenant, service = %d.name, %error, "the judge's decision was not applied");
+            // Ended elsewhere, and the notice not seen yet: follow now
+            // rather than decide again on every tick.
+            if let Err(error) = self.end_followed_canary(&d.tenant, &d.name).await {
+                tracing::warn!(tenant = %d.tenant, service = %d.name, %error, "cannot follow the recorded canary");
+            }
         }
     }
 }

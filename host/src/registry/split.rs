@@ -26,18 +26,21 @@ pub enum NoSuchVersion {
 
 impl TenantSnapshot {
     /// The route `method` `path` reaches for a request with `headers`;
-    /// `preview` says whether `x-berth-version` is honoured.
+    /// `preview` says whether `x-berth-version` is honoured. The flag is
+    /// true when the request named its version: the client chose it, so
+    /// its answer says nothing about how the version fares on its share
+    /// and is not judged.
     pub fn lookup(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
         preview: bool,
-    ) -> Result<Lookup<'_, Target>, NoSuchVersion> {
+    ) -> Result<(Lookup<'_, Target>, bool), NoSuchVersion> {
         let asked = preview.then(|| headers.get(PREVIEW_HEADER)).flatten();
         let stable = self.routes.lookup(method, path);
         if self.canaries.is_empty() && asked.is_none() {
-            return Ok(stable);
+            return Ok((stable, false));
         }
         // The service the path belongs to: the live table's, or a canary's
         // for a route only the canary has.
@@ -50,7 +53,7 @@ impl TenantSnapshot {
                 .map(|(name, _)| name.as_str()),
         };
         let Some(service) = service else {
-            return Ok(stable);
+            return Ok((stable, false));
         };
         let canary = self.canaries.get(service);
         let side = match (asked, canary) {
@@ -58,10 +61,11 @@ impl TenantSnapshot {
             (None, Some(canary)) => assign::side(&canary.plan, &canary.deployment.digest, headers),
             (None, None) => Side::Stable,
         };
-        Ok(match (side, canary) {
+        let lookup = match (side, canary) {
             (Side::Canary, Some(canary)) => canary.routes.lookup(method, path),
             _ => stable,
-        })
+        };
+        Ok((lookup, asked.is_some()))
     }
 
     /// The side of `service` whose version or digest `asked` names.

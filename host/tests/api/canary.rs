@@ -518,6 +518,26 @@ async fn a_preview_reaches_the_named_version_only_when_enabled_and_only_in_its_t
         .unwrap();
     error(other, 404, "unknown_version").await;
 
+    // What a client previews is its own choice: it is not judged. A broken
+    // canary asked for by name 40 times stays, its window empty.
+    let path = "/tenants/globex/services/hello?canary=50&min_requests=5";
+    let broken = app
+        .admin(Method::PUT, path, Some(component("test/hello-broken")))
+        .await;
+    assert_eq!(broken.status(), 200);
+    for _ in 0..40 {
+        let seen = ask("globex", "3.0.0".into()).await;
+        assert_eq!(seen.status, 500);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, view) = json(
+        app.admin(Method::GET, "/tenants/globex/services/hello", None)
+            .await,
+    )
+    .await;
+    assert_eq!(view["canary"]["version"], "3.0.0", "{view}");
+    assert_eq!(view["canary"]["window"]["requests"], 0, "{view}");
+
     // Off by default: the header is ignored.
     let plain = TestApp::spawn().await;
     let (status, body) = start_canary(&plain, "hello", "test/hello-v2", "canary=1").await;
