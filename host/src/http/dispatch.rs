@@ -4,6 +4,7 @@
 //! store (or a warm one), `handle(request)`, and the response or error it yields. Every
 //! answer is counted, by why when the host gave it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -20,10 +21,10 @@ use super::convert::{
 use super::error::ApiError;
 use crate::admission::{Gates, RefusedAt};
 use crate::registry::{MAX_PROBLEMS, Target};
-use crate::rollout;
+use crate::rollout::{self, Side, Watch};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
-use crate::telemetry::metrics::unrouted;
+use crate::telemetry::metrics::{RouteMetrics, unrouted};
 
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
@@ -39,11 +40,15 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     };
     let elapsed = started.elapsed();
     match counted_by {
-        Counted::Route { target, judged } => {
-            target.metrics.record(status.as_u16(), outcome, elapsed);
+        Counted::Route {
+            metrics,
+            watch,
+            judged,
+        } => {
+            metrics.record(status.as_u16(), outcome, elapsed);
             // A canary and its live version are judged on their own time:
             // from the call, not the client's upload or the queue.
-            if let (Some((watch, side)), Some(called)) = (&target.watch, judged)
+            if let (Some((watch, side)), Some(called)) = (&watch, judged)
                 && rollout::answerable(outcome)
             {
                 watch.record(*side, status.as_u16(), called.elapsed());
@@ -64,7 +69,8 @@ enum Counted {
     /// A route of a version; `judged` is when its call started, for the
     /// canary windows (none for a refusal before the call, or a preview).
     Route {
-        target: Target,
+        metrics: Arc<RouteMetrics>,
+        watch: Option<(Arc<Watch>, Side)>,
         judged: Option<Instant>,
     },
 }
@@ -104,7 +110,8 @@ async fn route(
     };
     drop(snapshot);
     *counted_by = Counted::Route {
-        target: target.clone(),
+        metrics: target.metrics.clone(),
+        watch: target.watch.clone(),
         judged: None,
     };
     span.record("service", target.deployment.name.as_str());

@@ -36,19 +36,7 @@ impl Registry {
             )));
         }
         let result = async {
-            let deployment = self
-                .prepare(
-                    &request.tenant,
-                    Some(&name),
-                    request.bytes.clone(),
-                    &request.digest,
-                    request.source.clone(),
-                )
-                .await?;
-            self.artifacts
-                .put(&request.digest, request.bytes.clone())
-                .await
-                .map_err(DeployError::Internal)?;
+            let deployment = self.prepare_and_keep(&request).await?;
             self.activate_canary(
                 deployment,
                 plan,
@@ -287,6 +275,15 @@ impl Registry {
     /// Brings the canary of one service in line with its record.
     pub(super) async fn sync_canary(&self, tenant: &str, service: &str) -> Result<(), DeployError> {
         self.end_followed_canary(tenant, service).await?;
+        self.start_followed_canary(tenant, service).await
+    }
+
+    /// Starts the recorded canary here when this replica does not run it.
+    pub(super) async fn start_followed_canary(
+        &self,
+        tenant: &str,
+        service: &str,
+    ) -> Result<(), DeployError> {
         let record = self.host_db.canary_one(tenant, service).await?;
         let here = self.snapshot().canary(tenant, service).cloned();
         if let Some(record) = record

@@ -122,6 +122,16 @@ impl Registry {
     }
 
     async fn run_pipeline(&self, request: &DeployRequest) -> Result<DeployReport, DeployError> {
+        let deployment = self.prepare_and_keep(request).await?;
+        self.activate(deployment, Origin::Local(request.source.clone()))
+            .await
+    }
+
+    /// `request` prepared (every check passed), with its artifact kept.
+    pub(super) async fn prepare_and_keep(
+        &self,
+        request: &DeployRequest,
+    ) -> Result<Arc<Deployment>, DeployError> {
         let deployment = self
             .prepare(
                 &request.tenant,
@@ -135,8 +145,7 @@ impl Registry {
             .put(&request.digest, request.bytes.clone())
             .await
             .map_err(DeployError::Internal)?;
-        self.activate(deployment, Origin::Local(request.source.clone()))
-            .await
+        Ok(deployment)
     }
 
     /// Everything up to going live: compile, link, describe, check (the

@@ -32,7 +32,7 @@ impl Registry {
                 self.remove(tenant, service, Origin::Replica).await?;
             }
         }
-        self.sync_canary(tenant, service).await
+        self.start_followed_canary(tenant, service).await
     }
 
     /// Puts the recorded version live here, unless it already is.

@@ -89,26 +89,11 @@ impl PlanRequest {
         Ok(Some(PlanRequest {
             percent: number("canary", percent)?,
             sticky_header: query.get("sticky_header").cloned(),
-            window_ms: query
-                .get("window_ms")
-                .map(|v| number("window_ms", v))
-                .transpose()?,
-            min_requests: query
-                .get("min_requests")
-                .map(|v| number("min_requests", v))
-                .transpose()?,
-            error_margin: query
-                .get("error_margin")
-                .map(|v| number("error_margin", v))
-                .transpose()?,
-            latency_margin: query
-                .get("latency_margin")
-                .map(|v| number("latency_margin", v))
-                .transpose()?,
-            bake_ms: query
-                .get("bake_ms")
-                .map(|v| number("bake_ms", v))
-                .transpose()?,
+            window_ms: optional(query, "window_ms")?,
+            min_requests: optional(query, "min_requests")?,
+            error_margin: optional(query, "error_margin")?,
+            latency_margin: optional(query, "latency_margin")?,
+            bake_ms: optional(query, "bake_ms")?,
         }))
     }
 
@@ -182,6 +167,13 @@ fn sticky_header(name: &str) -> Result<HeaderName, String> {
         return Err(format!("sticky_header cannot be {PREVIEW_HEADER}"));
     }
     Ok(header)
+}
+
+fn optional<T: std::str::FromStr>(
+    query: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, String> {
+    query.get(key).map(|v| number(key, v)).transpose()
 }
 
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {

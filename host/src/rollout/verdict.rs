@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::window::ratio;
 use super::{Plan, Stats};
 
 /// Latency differences smaller than this are noise, whatever the ratio.
@@ -42,12 +43,12 @@ pub fn judge(plan: &Plan, stable: &Stats, canary: &Stats) -> Verdict {
         ("504", canary.timeouts, stable.timeouts, stable_timeouts),
     ];
     for (what, ours, theirs, baseline_rate) in rates {
-        if rate(ours, canary.requests) > baseline_rate + plan.error_margin {
+        if ratio(ours, canary.requests) > baseline_rate + plan.error_margin {
             return Verdict::Worse(format!(
                 "{what} rate {:.1}% ({ours} of {}) against the live version's {:.1}% ({theirs} of {}) over the last {window}; margin {:.1} points",
-                rate(ours, canary.requests) * 100.0,
+                ratio(ours, canary.requests) * 100.0,
                 canary.requests,
-                rate(theirs, stable.requests) * 100.0,
+                ratio(theirs, stable.requests) * 100.0,
                 stable.requests,
                 plan.error_margin * 100.0,
             ));
@@ -69,15 +70,6 @@ pub fn judge(plan: &Plan, stable: &Stats, canary: &Stats) -> Verdict {
         ));
     }
     Verdict::Healthy
-}
-
-fn rate(part: u32, whole: u32) -> f64 {
-    Stats {
-        requests: whole,
-        errors: part,
-        ..Stats::default()
-    }
-    .error_rate()
 }
 
 #[cfg(test)]

@@ -56,7 +56,8 @@ impl Stats {
     }
 }
 
-fn ratio(part: u32, whole: u32) -> f64 {
+/// `part` of `whole`, 0 when there is no whole.
+pub fn ratio(part: u32, whole: u32) -> f64 {
     if whole == 0 {
         0.0
     } else {
