@@ -40,6 +40,9 @@ pub enum Command {
     Undeploy(NameArgs),
     /// Show a service's recent deployments.
     History(NameArgs),
+    /// Show a service's live log: what it logged and wrote to stdout and
+    /// stderr, its requests, and the host's lines about it.
+    Logs(LogsArgs),
     /// Write a new service in the seed's layout (models, schemas, routes,
     /// service, a unit test).
     New(NewArgs),
@@ -70,6 +73,20 @@ pub enum LangArg {
     Python,
     #[value(alias = "javascript")]
     Js,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The service.
+    pub name: String,
+    /// Keep printing new lines as they come (Ctrl-C stops).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// How many of the newest lines to print first (at most 1000).
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub lines: u32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The operator's side of the admin API: `berth deploy`, `services`,
-//! `rollback`, `undeploy`, `history`. Each call prints a short report or
-//! fails with the server's own explanation.
+//! `rollback`, `undeploy`, `history`, `logs`. Each call prints a short
+//! report (or, for `logs --follow`, lines as they come) or fails with the
+//! server's own explanation.
 
 use std::path::Path;
 use std::time::Duration;
@@ -72,23 +73,42 @@ impl AdminClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Option<Value>, ClientError> {
-        let url = format!("{}/admin{}{path}", self.base, self.scope);
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        let mut request = self.request(&self.http, method, path);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/wasm")
                 .body(body);
         }
+        let response = self.send(request).await?;
+        let text = response.text().await.unwrap_or_default();
+        Ok(serde_json::from_str(&text).ok())
+    }
+
+    fn request(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let url = format!("{}/admin{}{path}", self.base, self.scope);
+        http.request(method, &url).bearer_auth(&self.token)
+    }
+
+    /// Sends `request`; a refusal becomes the server's explanation.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
             message: e.to_string(),
         })?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let text = response.text().await.unwrap_or_default();
         let json: Option<Value> = serde_json::from_str(&text).ok();
-        if status.is_success() {
-            return Ok(json);
-        }
         let message = json
             .as_ref()
             .and_then(|j| j["error"]["message"].as_str())
@@ -222,6 +242,65 @@ impl AdminClient {
         }
         Ok(lines.join("\n"))
     }
+
+    /// Prints the newest `lines` lines of a service's live log and, with
+    /// `follow`, every new one until the server or the user stops.
+    pub async fn logs(&self, name: &str, lines: u32, follow: bool) -> Result<String, ClientError> {
+        use std::io::Write as _;
+        // No overall timeout for a stream: the server sends an empty line
+        // every 15 s of quiet, so a minute of silence means it is gone.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/services/{name}/logs?lines={lines}&follow={follow}");
+        let mut response = self.send(self.request(&http, Method::GET, &path)).await?;
+        let mut pending = Vec::new();
+        let mut stdout = std::io::stdout().lock();
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("the log stream broke: {e}")))?;
+            let Some(chunk) = chunk else { break };
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if let Ok(entry) = serde_json::from_slice::<Value>(&line) {
+                    // A closed stdout (`| head`) ends the command quietly.
+                    if writeln!(stdout, "{}", log_line(&entry)).is_err() {
+                        return Ok(String::new());
+                    }
+                }
+            }
+            let _ = stdout.flush();
+        }
+        Ok(String::new())
+    }
+}
+
+/// One line of `berth logs`: time, level, origin, message, fields and the
+/// request id.
+fn log_line(entry: &Value) -> String {
+    if let Some(dropped) = entry["dropped"].as_u64() {
+        return format!("… {dropped} lines dropped (this reader was too slow)");
+    }
+    let text = |key: &str| entry[key].as_str().unwrap_or_default();
+    let mut line = format!(
+        "{} {:<5} {:<7} {}",
+        text("time"),
+        text("level").to_uppercase(),
+        text("origin"),
+        text("message")
+    );
+    for (key, prefix) in [("fields", "  "), ("request_id", "  request_id=")] {
+        if !text(key).is_empty() {
+            line.push_str(prefix);
+            line.push_str(text(key));
+        }
+    }
+    line
 }
 
 /// One line of `berth services`: a version with its weight and, while a

@@ -17,6 +17,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod logs;
 pub mod registry;
 pub mod rollout;
 pub mod routing;

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         Command::History(args) => {
             admin(&args.admin, |c| async move { c.history(&args.name).await })
         }
+        Command::Logs(args) => admin(&args.admin, |c| async move {
+            c.logs(&args.name, args.lines, args.follow).await
+        }),
         Command::New(args) => report(new::create(&args.name, lang(args.lang), &args.dir).map(|files| {
             let dir = args.dir.join(&args.name).display().to_string();
             format!(
@@ -97,7 +100,9 @@ where
     });
     match result {
         Ok(report) => {
-            println!("{report}");
+            if !report.is_empty() {
+                println!("{report}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -5,11 +5,16 @@ the example services of every language (Rust, Python, JavaScript):
   driven by Selenium) with every host but 127.0.0.1 unresolvable loads
   `/docs` and must list the items operations, having fetched nothing from
   anywhere else;
+- `console`: the same browser signs in to `/console` (a wrong token first,
+  which must get nothing), sees `items` and `hello` with their versions,
+  uploads `hello` 2.0.0 and sees it live, rolls it back by keyboard and sees
+  1.0.0 again, and watches a request appear in the live log; screenshots at
+  1280 and 390 px wide;
 - `schemathesis`: `schemathesis run /openapi.json --checks all` must find
   no failure.
 
     python3 tests/web/run.py --berth target/debug/berth \
-        --components target/components [--only docs,schemathesis]
+        --components target/components [--only docs,console,schemathesis]
 
 `cargo xtask test` runs it (in a venv with the pinned tools) after the
 Rust tests. Screenshots and reports go under target/web/.
@@ -44,6 +49,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+ADMIN_TOKEN = "web-check-admin-token-" + os.urandom(8).hex()
+
+
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.read()
@@ -59,8 +67,9 @@ class Berth:
         for file, _ in SERVICES:
             shutil.copy(os.path.join(components, file), os.path.join(plugins, os.path.basename(file)))
         self.url = f"http://127.0.0.1:{free_port()}"
+        self.token = ADMIN_TOKEN
         env = dict(os.environ, BERTH_LISTEN=self.url[len("http://"):], BERTH_DATA_DIR=os.path.join(self.dir, "data"),
-                   BERTH_PLUGINS_DIR=plugins, BERTH_LOG="warn")
+                   BERTH_PLUGINS_DIR=plugins, BERTH_LOG="warn", BERTH_ADMIN_TOKEN=ADMIN_TOKEN)
         self.log = open(os.path.join(out, "berth.log"), "w")
         self.process = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
@@ -87,13 +96,10 @@ class Berth:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def docs(berth, out):
-    """Loads /docs in headless Chromium that can resolve no host but
-    127.0.0.1, and checks that Swagger UI lists the items operations."""
+def browser():
+    """Headless Chromium that can resolve no host but 127.0.0.1."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
@@ -105,8 +111,27 @@ def docs(berth, out):
                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                              options=options)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                            options=options)
+
+
+def requested_elsewhere(driver, berth):
+    """What the page fetched from anywhere but berth."""
+    requested = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    return requested, sorted(u for u in requested if not u.startswith(berth.url) and not u.startswith("data:"))
+
+
+def docs(berth, out):
+    """Loads /docs in headless Chromium that can resolve no host but
+    127.0.0.1, and checks that Swagger UI lists the items operations."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
     try:
         started = time.monotonic()
         driver.get(berth.url + "/docs")
@@ -123,12 +148,7 @@ def docs(berth, out):
                     ("PATCH", "/items/{id}"), ("DELETE", "/items/{id}"), ("GET", "/items-py/{id}"),
                     ("GET", "/items-js/{id}"), ("GET", "/hello/{name}")}
         missing = expected - operations
-        requested = set()
-        for entry in driver.get_log("performance"):
-            message = json.loads(entry["message"])["message"]
-            if message.get("method") == "Network.requestWillBeSent":
-                requested.add(message["params"]["request"]["url"])
-        elsewhere = sorted(u for u in requested if not u.startswith(berth.url) and not u.startswith("data:"))
+        requested, elsewhere = requested_elsewhere(driver, berth)
         errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         print(f"docs: {len(operations)} operations listed in {rendered:.2f} s; "
               f"{len(requested)} requests, {len(elsewhere)} elsewhere; screenshot {out}/docs.png")
@@ -162,7 +182,7 @@ def main():
     parser.add_argument("--berth", default=os.path.join(ROOT, "target", "debug", "berth"))
     parser.add_argument("--components", default=os.path.join(ROOT, "target", "components"))
     parser.add_argument("--out", default=os.path.join(ROOT, "target", "web"))
-    parser.add_argument("--only", default="docs,schemathesis")
+    parser.add_argument("--only", default="docs,console,schemathesis")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     tools = os.path.dirname(sys.executable)
@@ -172,6 +192,9 @@ def main():
     try:
         if "docs" in only:
             problems += docs(berth, args.out)
+        if "console" in only:
+            from console import console
+            problems += console(berth, args.components, args.out, browser, requested_elsewhere)
         if "schemathesis" in only:
             problems += schemathesis(berth, args.out, tools)
     finally:

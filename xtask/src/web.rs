@@ -1,6 +1,7 @@
 //! The checks of berth as outside tools see it (`tests/web/run.py`): `/docs`
-//! in headless Chromium with no outside network, and schemathesis against
-//! `/openapi.json`, both against a real berth serving the example services.
+//! and the operators' `/console` (`tests/web/console.py`) in headless
+//! Chromium with no outside network, and schemathesis against
+//! `/openapi.json`, all against a real berth serving the example services.
 //!
 //! The Python tools are pinned in a venv under `<toolchains>/web/`,
 //! reinstalled when the pins change. Chromium and its driver are Debian's

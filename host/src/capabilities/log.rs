@@ -1,10 +1,14 @@
 //! `berth:service/log`: a service's messages become tracing events inside
-//! the request's span, tagged with the service. Bounded per request so that a
-//! chatty or hostile service cannot flood the host's log.
+//! the request's span, tagged with the service, and lines of its live log
+//! (`crate::logs`). Bounded per request so that a chatty or hostile service
+//! cannot flood the host's log.
 
 use wasmtime::component::{HasSelf, Linker};
 
+use std::sync::Arc;
+
 use crate::bindings::berth::service::log::{Host, Level, add_to_linker as link};
+use crate::logs::{self, Origin, ServiceLog};
 
 /// Messages a single request may log; later ones are counted and dropped.
 const MAX_MESSAGES: u32 = 1000;
@@ -16,18 +20,22 @@ const MAX_FIELDS: usize = 32;
 const MAX_BYTES: usize = 256 * 1024;
 
 /// Per-request logging state.
-#[derive(Debug)]
 pub struct LogCtx {
     service: String,
+    live: Arc<ServiceLog>,
+    /// The request being served, for its live log lines.
+    request_id: Option<String>,
     emitted: u32,
     bytes: usize,
     dropped: u32,
 }
 
 impl LogCtx {
-    pub fn new(service: &str) -> LogCtx {
+    pub fn new(service: &str, live: Arc<ServiceLog>) -> LogCtx {
         LogCtx {
             service: service.to_string(),
+            live,
+            request_id: None,
             emitted: 0,
             bytes: 0,
             dropped: 0,
@@ -36,6 +44,28 @@ impl LogCtx {
 }
 
 impl LogCtx {
+    /// Starts serving the request with id `request_id`.
+    pub fn start_request(&mut self, request_id: &str) {
+        self.request_id = (!request_id.is_empty()).then(|| clip_to(request_id, 64));
+    }
+
+    /// What the guest wrote to `stream` during the request, already
+    /// bounded, into its live log.
+    pub fn output(&self, stream: Origin, text: String) {
+        let level = if stream == Origin::Stderr {
+            logs::Level::Warn
+        } else {
+            logs::Level::Info
+        };
+        self.live.push(
+            level,
+            stream,
+            text,
+            String::new(),
+            self.request_id.as_deref(),
+        );
+    }
+
     /// Ends a request: says what was dropped, and gives the next request
     /// (of an instance reused across requests) the whole budget again.
     pub fn end_request(&mut self) {
@@ -46,6 +76,7 @@ impl LogCtx {
         self.emitted = 0;
         self.bytes = 0;
         self.dropped = 0;
+        self.request_id = None;
     }
 }
 
@@ -103,6 +134,13 @@ impl Host for LogCtx {
         }
         self.bytes += message.len() + fields.len();
         let service = self.service.as_str();
+        let live_level = match level {
+            Level::Trace => logs::Level::Trace,
+            Level::Debug => logs::Level::Debug,
+            Level::Info => logs::Level::Info,
+            Level::Warn => logs::Level::Warn,
+            Level::Error => logs::Level::Error,
+        };
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(target: "berth::service", $level, service, fields, "{message}")
@@ -115,6 +153,13 @@ impl Host for LogCtx {
             Level::Warn => emit!(tracing::Level::WARN),
             Level::Error => emit!(tracing::Level::ERROR),
         }
+        self.live.push(
+            live_level,
+            Origin::Service,
+            message,
+            fields,
+            self.request_id.as_deref(),
+        );
         Ok(())
     }
 }
@@ -136,7 +181,7 @@ mod tests {
     fn log_text_cannot_forge_lines_or_grow_without_bound() {
         assert_eq!(clip("a\nINFO forged\r"), "a\\nINFO forged\\r");
         assert!(clip(&"x".repeat(100_000)).len() <= MAX_TEXT + 4);
-        let mut ctx = LogCtx::new("s");
+        let mut ctx = LogCtx::new("s", ServiceLog::detached());
         let fields: Vec<(String, String)> = (0..10_000)
             .map(|i| (format!("k{i}"), "v".repeat(4096)))
             .collect();

@@ -15,6 +15,9 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::log::LogCtx;
+use crate::logs::Origin;
+
 /// Bytes of stdout/stderr kept per request; the rest is dropped.
 const CAPTURE_BYTES: usize = 16 * 1024;
 
@@ -43,14 +46,21 @@ impl WasiState {
         }
     }
 
-    /// Logs what the guest wrote to stdout and stderr, if anything.
-    pub fn flush_output_to_log(&self) {
-        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+    /// What the guest wrote to stdout and stderr, if anything: into its
+    /// live log always, and into the host's log when `to_host_log`.
+    pub fn flush_output(&self, log: &LogCtx, to_host_log: bool) {
+        for (stream, origin, pipe) in [
+            ("stdout", Origin::Stdout, &self.stdout),
+            ("stderr", Origin::Stderr, &self.stderr),
+        ] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
                 let text =
                     super::log::clip_to(String::from_utf8_lossy(&bytes).trim_end(), CAPTURE_BYTES);
-                tracing::warn!(target: "berth::service", stream, output = %text, "service wrote to {stream}");
+                if to_host_log {
+                    tracing::warn!(target: "berth::service", stream, output = %text, "service wrote to {stream}");
+                }
+                log.output(origin, text);
             }
         }
     }
@@ -244,7 +254,12 @@ mod tests {
             "past the bound, writes fail"
         );
         assert_eq!(state.stdout.contents().len(), CAPTURE_BYTES);
-        state.flush_output_to_log();
+        let live = crate::logs::LogHub::default().service("t", "s");
+        state.flush_output(&LogCtx::new("s", live.clone()), true);
+        let lines = live.recent(10);
+        assert_eq!(lines.len(), 1, "stdout is one line of the live log");
+        assert_eq!(lines[0].origin, Origin::Stdout);
+        assert!(lines[0].message.len() <= CAPTURE_BYTES + 4);
         state.clear_output();
         assert!(state.stdout.contents().is_empty());
         out.write(Bytes::from_static(b"next request")).unwrap();

@@ -53,8 +53,9 @@ pub(crate) fn invalid(setting: &'static str, message: impl Into<String>) -> Sett
     }
 }
 
-/// The admin API's bearer token; never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// An admin token; never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

@@ -10,6 +10,9 @@ pub const DEFAULT_TENANT: &str = "default";
 /// Where the admin API is mounted.
 pub const ADMIN_PREFIX: &str = "/admin";
 
+/// The operators' web page, served with the admin API.
+pub const CONSOLE_PATH: &str = "/console";
+
 /// Paths the host serves itself; `http::router` serves exactly these (a
 /// test checks it, and `tests/api` requests each through the real server).
 pub const RESERVED_PATHS: &[&str] = &[
@@ -19,6 +22,7 @@ pub const RESERVED_PATHS: &[&str] = &[
     "/openapi.json",
     "/docs",
     ADMIN_PREFIX,
+    CONSOLE_PATH,
 ];
 
 /// Service names are identifiers safe as path segments, file names and

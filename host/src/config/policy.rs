@@ -13,7 +13,7 @@ use super::layer::LimitsLayer;
 use super::limits::{DeploymentLimitsLayer, Limits};
 use super::names::{DEFAULT_TENANT, validate_prefix, validate_tenant};
 pub use super::reuse::Reuse;
-use super::{SettingsError, invalid, positive};
+use super::{Secret, SettingsError, invalid, positive};
 use crate::capabilities::outbound::AllowList;
 
 /// `[services.<name>]` or `[tenants.<t>.services.<name>]`.
@@ -69,6 +69,9 @@ impl ServiceLayer {
 pub struct TenantLayer {
     /// Most requests the tenant runs at once, over all its services.
     pub max_concurrency: Option<u32>,
+    /// The tenant's operator token: the admin API, the CLI and the console
+    /// for this tenant alone (at least 16 characters; never printed).
+    pub admin_token: Option<Secret>,
     /// Limits for every service of the tenant.
     #[serde(default)]
     pub limits: DeploymentLimitsLayer,
@@ -92,6 +95,7 @@ impl TenantLayer {
         }
         TenantLayer {
             max_concurrency: top.max_concurrency.or(self.max_concurrency),
+            admin_token: top.admin_token.or(self.admin_token),
             limits: self.limits.overlay(top.limits),
             settings: self.settings,
             services: self.services,
@@ -149,6 +153,20 @@ impl Policy {
             if let Some(max) = layer.max_concurrency {
                 positive("tenants.<name>.max_concurrency", max)?;
             }
+            if let Some(token) = &layer.admin_token {
+                let setting = "tenants.<name>.admin_token";
+                if token.expose().trim().len() < 16 {
+                    return Err(invalid(setting, "it must be at least 16 characters"));
+                }
+                let shared = policy.tenants.iter().any(|(other, l)| {
+                    other != tenant
+                        && l.admin_token.as_ref().map(|t| t.expose().trim())
+                            == Some(token.expose().trim())
+                });
+                if shared {
+                    return Err(invalid(setting, "each tenant needs a token of its own"));
+                }
+            }
             for service in layer.services.keys().chain(policy.services.keys()) {
                 policy.try_deployment(tenant, service)?;
             }
@@ -167,6 +185,14 @@ impl Policy {
                 .tenants
                 .values()
                 .any(|t| t.services.values().any(reuses))
+    }
+
+    /// The tenants with an operator token of their own, and the token.
+    pub fn operator_tokens(&self) -> Vec<(String, Secret)> {
+        self.tenants
+            .iter()
+            .filter_map(|(t, layer)| Some((t.clone(), layer.admin_token.clone()?)))
+            .collect()
     }
 
     /// The tenants the configuration names.

@@ -273,20 +273,22 @@ impl HostDb {
         on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)
     }
 
-    /// The newest `limit` records of a service, newest first.
+    /// The newest `limit` records of a service (of every service of the
+    /// tenant without one), newest first.
     pub async fn history(
         &self,
         tenant: &str,
-        service: &str,
+        service: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DeploymentRecord>, sqlx::Error> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM deployments d WHERE d.tenant = $1 AND d.service = $2
+            "SELECT {COLUMNS} FROM deployments d
+             WHERE d.tenant = $1 AND ($2 = '' OR d.service = $2)
              ORDER BY d.id DESC LIMIT $3"
         );
         on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
-            .bind(service)
+            .bind(service.unwrap_or_default())
             .bind(limit)
             .fetch_all(pool)
             .await)

@@ -2,7 +2,8 @@
 //! (bounded in size, time and memory), schema validation (no instance is
 //! created for a refused body), admission (see `crate::admission`), a fresh
 //! store (or a warm one), `handle(request)`, and the response or error it yields. Every
-//! answer is counted, by why when the host gave it.
+//! answer is counted, by why when the host gave it, and every answer of a
+//! routed request is a line of its service's live log.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +21,9 @@ use super::convert::{
 };
 use super::error::ApiError;
 use crate::admission::{Gates, RefusedAt};
-use crate::registry::{MAX_PROBLEMS, Target};
+use crate::capabilities::log::clip_to;
+use crate::logs::{Level, Origin, ServiceLog};
+use crate::registry::{Deployment, MAX_PROBLEMS, Target};
 use crate::rollout::{self, Side, Watch};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
@@ -29,6 +32,7 @@ use crate::telemetry::metrics::{RouteMetrics, unrouted};
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     let mut counted_by = Counted::Nobody;
+    let asked = Asked::of(&request);
     let result = route(&state, request, &mut counted_by).await;
     let (status, outcome) = match &result {
         Ok(response) => (response.status(), "served"),
@@ -42,10 +46,13 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     match counted_by {
         Counted::Route {
             metrics,
+            deployment,
             watch,
             judged,
         } => {
             metrics.record(status.as_u16(), outcome, elapsed);
+            deployment.stats.record(status.as_u16(), elapsed);
+            asked.log(&deployment.grants.log, status, outcome, elapsed);
             // A canary and its live version are judged on their own time:
             // from the call, not the client's upload or the queue.
             if let (Some((watch, side)), Some(called)) = (&watch, judged)
@@ -70,6 +77,7 @@ enum Counted {
     /// canary windows (none for a refusal before the call, or a preview).
     Route {
         metrics: Arc<RouteMetrics>,
+        deployment: Arc<Deployment>,
         watch: Option<(Arc<Watch>, Side)>,
         judged: Option<Instant>,
     },
@@ -111,6 +119,7 @@ async fn route(
     drop(snapshot);
     *counted_by = Counted::Route {
         metrics: target.metrics.clone(),
+        deployment: target.deployment.clone(),
         watch: target.watch.clone(),
         judged: None,
     };
@@ -213,11 +222,16 @@ async fn call(
             let request = wit_request(parts, template, (params, query), &body, &deployment.tenant);
             drop(body);
             let grants = &deployment.grants;
+            let id = &request.request_id;
             let mut result = Invocation::with_pool(runtime, grants, deployment.warm.as_ref())
+                .for_request(id)
                 .handle(pre, &request)
                 .await;
             if result.as_ref().is_err_and(retry) {
-                result = Invocation::new(runtime, grants).handle(pre, &request).await;
+                result = Invocation::new(runtime, grants)
+                    .for_request(id)
+                    .handle(pre, &request)
+                    .await;
             }
             match result {
                 Ok(Ok(response)) if response.body.len() > max_response_bytes => {
@@ -231,11 +245,9 @@ async fn call(
         Entry::Proxy(pre) => {
             let call = |body| {
                 let request = proxy_request(parts, &deployment.prefix, path, body);
-                Invocation::new(runtime, &deployment.grants).handle_http(
-                    pre,
-                    request,
-                    max_response_bytes,
-                )
+                Invocation::new(runtime, &deployment.grants)
+                    .for_request(request_id(&parts.headers))
+                    .handle_http(pre, request, max_response_bytes)
             };
             let mut result = call(body.clone()).await;
             if result.as_ref().is_err_and(retry) {
@@ -248,9 +260,18 @@ async fn call(
         }
     };
     let service = &deployment.name;
+    let host_line = |message: String| {
+        let id = request_id(&parts.headers);
+        let id = (!id.is_empty()).then_some(id);
+        deployment
+            .grants
+            .log
+            .push(Level::Error, Origin::Host, message, String::new(), id);
+    };
     Err(match failure {
         CallError::Timeout(after) => {
             tracing::warn!(%service, ?after, "service stopped at its deadline");
+            host_line(format!("stopped at its deadline ({after:?})"));
             ApiError::Timeout(after)
         }
         CallError::Overloaded => ApiError::Overloaded {
@@ -258,11 +279,68 @@ async fn call(
         },
         CallError::ResponseTooLarge(limit) => {
             tracing::error!(%service, limit, "service answered more than its response limit");
+            host_line(format!(
+                "answered more than its response limit of {limit} bytes"
+            ));
             ApiError::ResponseTooLarge { limit }
         }
         error @ (CallError::Trap(_) | CallError::Instantiate(_) | CallError::NoResponse(_)) => {
             tracing::error!(%service, %error, "service failed");
+            host_line(clip_to(&error.to_string(), 4096));
             ApiError::ServiceFailed
         }
     })
+}
+
+fn request_id(headers: &http::HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// What a request asked for, as its log line tells it: method, path (not
+/// the query, which may carry secrets) and request id, bounded.
+struct Asked {
+    method: Method,
+    path: String,
+    request_id: String,
+}
+
+impl Asked {
+    fn of(request: &Request) -> Asked {
+        Asked {
+            method: request.method().clone(),
+            path: clip_to(request.uri().path(), 256),
+            request_id: clip_to(request_id(request.headers()), 64),
+        }
+    }
+
+    fn log(
+        self,
+        log: &ServiceLog,
+        status: StatusCode,
+        outcome: &str,
+        elapsed: std::time::Duration,
+    ) {
+        let level = match status.as_u16() {
+            500.. => Level::Error,
+            400..500 => Level::Warn,
+            _ => Level::Info,
+        };
+        let message = format!(
+            "{} {} {} in {:.1} ms",
+            self.method,
+            self.path,
+            status.as_u16(),
+            elapsed.as_secs_f64() * 1000.0
+        );
+        let fields = if outcome == "served" {
+            String::new()
+        } else {
+            format!("outcome={outcome}")
+        };
+        let id = (!self.request_id.is_empty()).then_some(self.request_id.as_str());
+        log.push(level, Origin::Request, message, fields, id);
+    }
 }

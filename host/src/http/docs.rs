@@ -4,10 +4,10 @@
 //! works with no outside network (air-gapped sites, firewalled operators).
 
 use axum::extract::Path;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 
 use super::error::ApiError;
+use super::page::respond;
 
 /// The page may load only what berth itself serves: no inline script, no
 /// other origin, no framing. Swagger UI sets `style` attributes and shows
@@ -45,6 +45,7 @@ pub async fn page() -> Response {
         "text/html; charset=utf-8",
         include_bytes!("../../assets/docs.html"),
         "no-cache",
+        PAGE_POLICY,
     )
 }
 
@@ -54,24 +55,12 @@ pub async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
         asset(&name).ok_or_else(|| ApiError::NotFound(format!("/docs/{name}")))?;
     // The assets change only with the binary: a day of caching, revalidated
     // by the version-less names after an upgrade.
-    Ok(respond(content_type, bytes, "public, max-age=86400"))
-}
-
-fn respond(content_type: &'static str, bytes: &'static [u8], cache: &'static str) -> Response {
-    let mut response = (StatusCode::OK, bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+    Ok(respond(
+        content_type,
+        bytes,
+        "public, max-age=86400",
+        PAGE_POLICY,
+    ))
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub enum ApiError {
     #[error("a valid bearer token is required")]
     Unauthorized,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     TenantRequired(#[from] NoTenant),
     #[error("tenant `{0}` does not exist")]
     UnknownTenant(String),
@@ -128,6 +130,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TenantRequired(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownTenant(_)
             | ApiError::UnknownService(_)
@@ -174,6 +177,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal => "internal_error",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::TenantRequired(_) => "tenant_required",
             ApiError::UnknownTenant(_) => "unknown_tenant",
             ApiError::UnknownService(_) => "not_found",

@@ -4,6 +4,7 @@
 
 pub mod admin;
 mod body;
+mod console;
 mod convert;
 mod dispatch;
 mod docs;
@@ -11,6 +12,7 @@ pub mod error;
 mod health;
 pub mod metrics;
 pub mod openapi;
+mod page;
 pub mod server;
 
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::config::Secret;
-use crate::config::names::ADMIN_PREFIX;
+use crate::config::names::{ADMIN_PREFIX, CONSOLE_PATH};
 use crate::config::tenancy::Tenancy;
 use crate::db::HostDb;
 use crate::registry::Registry;
@@ -75,7 +77,17 @@ pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes
         router = router.route(path, route);
     }
     if let Some(token) = admin_token {
-        router = router.nest(ADMIN_PREFIX, admin::router(token, max_component_bytes));
+        router = router
+            .nest(
+                ADMIN_PREFIX,
+                admin::router(
+                    token,
+                    state.registry.policy().operator_tokens(),
+                    max_component_bytes,
+                ),
+            )
+            .route(CONSOLE_PATH, get(console::page))
+            .route("/console/{file}", get(console::file));
     }
     router
         .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(max_body_bytes)))
@@ -121,7 +133,7 @@ fn record_response<B>(response: &http::Response<B>, latency: Duration, span: &Sp
 
 #[cfg(test)]
 mod tests {
-    use crate::config::names::{ADMIN_PREFIX, RESERVED_PATHS};
+    use crate::config::names::{ADMIN_PREFIX, CONSOLE_PATH, RESERVED_PATHS};
 
     #[test]
     fn the_reserved_paths_are_what_the_router_serves() {
@@ -131,7 +143,7 @@ mod tests {
             .map(|(p, _)| *p)
             .filter(|p| !p.contains('{'))
             .collect();
-        served.push(ADMIN_PREFIX);
+        served.extend([ADMIN_PREFIX, CONSOLE_PATH]);
         served.sort_unstable();
         let mut reserved = RESERVED_PATHS.to_vec();
         reserved.sort_unstable();

@@ -153,6 +153,16 @@ impl Registry {
             ))
         })?;
         drop(_tenant);
+        let why = match &origin {
+            Origin::Local(why) => why.record(),
+            Origin::Replica => "another replica".into(),
+        };
+        self.logs.host(
+            tenant,
+            name,
+            crate::logs::Level::Info,
+            format!("service undeployed ({why})"),
+        );
         match &origin {
             Origin::Local(why) => {
                 tracing::info!(tenant, service = name, source = %why, "service undeployed");

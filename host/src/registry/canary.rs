@@ -241,6 +241,19 @@ impl Registry {
         })?;
         drop(_tenant);
         let version = &canary.deployment.version;
+        self.logs.host(
+            tenant,
+            name,
+            crate::logs::Level::Info,
+            format!(
+                "canary {version} {}{}{note}",
+                match ending {
+                    Ending::Promoted => "promoted",
+                    Ending::Aborted => "aborted",
+                },
+                if note.is_empty() { "" } else { ": " },
+            ),
+        );
         if ours {
             self.host_db.notify_change(tenant, name).await;
             tracing::info!(tenant, service = name, %version, ?ending, note, "canary ended");

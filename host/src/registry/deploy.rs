@@ -12,11 +12,14 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::grants::{deployment_settings, grants, namespace_limits};
-use super::{DeployError, Deployment, Origin, Registry, Source, components, manifest};
+use super::{
+    DeployError, Deployment, Origin, Registry, STATS_WINDOW, Source, components, manifest,
+};
 use crate::bindings::{Capability, Manifest, ServicePre};
 use crate::capabilities::outbound::AllowList;
 use crate::config::names::{DEFAULT_TENANT, validate_prefix, validate_service_name};
 use crate::db::DeploymentRecord;
+use crate::rollout::Window;
 use crate::runtime::{Entry, Grants, ServiceState};
 
 /// How long `describe()` may run.
@@ -82,43 +85,6 @@ impl Registry {
         self.log_outcome(&request, &result, "service deployed")
             .await;
         result
-    }
-
-    /// Logs what became of `request`, and records a refusal in the history.
-    pub(super) async fn log_outcome(
-        &self,
-        request: &DeployRequest,
-        result: &Result<DeployReport, DeployError>,
-        done: &str,
-    ) {
-        let (source, digest) = (&request.source, &request.digest);
-        match result {
-            Ok(report) => tracing::info!(
-                tenant = %report.tenant, service = %report.name, version = %report.version,
-                digest = %&digest[..12], %source, migrations = ?report.migrations_applied, "{done}"
-            ),
-            Err(error) => {
-                tracing::error!(tenant = %request.tenant, %source, digest = %&digest[..12], %error, "deploy refused");
-                let name = request
-                    .name
-                    .clone()
-                    .or_else(|| source.file_stem())
-                    .unwrap_or_default();
-                if let Err(error) = self
-                    .host_db
-                    .record_failure(
-                        &request.tenant,
-                        &name,
-                        digest,
-                        &source.record(),
-                        &error.to_string(),
-                    )
-                    .await
-                {
-                    tracing::warn!(%error, "cannot record the refused deployment");
-                }
-            }
-        }
     }
 
     async fn run_pipeline(&self, request: &DeployRequest) -> Result<DeployReport, DeployError> {
@@ -240,6 +206,7 @@ impl Registry {
                 } else {
                     AllowList::default()
                 },
+                self.logs.service(tenant, &name),
             ),
             prefix,
             routes: routes.into_iter().map(Arc::new).collect(),
@@ -252,6 +219,7 @@ impl Registry {
             limits: config.limits,
             strip_set_cookie: config.strip_set_cookie,
             warm,
+            stats: Arc::new(Window::new(STATS_WINDOW)),
             manifest,
             name,
         });

@@ -8,6 +8,7 @@ use crate::bindings::Manifest;
 use crate::capabilities::database::{NamespaceLimits, ResultLimits};
 use crate::capabilities::outbound::AllowList;
 use crate::config::limits::Limits;
+use crate::logs::ServiceLog;
 use crate::runtime::{Grants, hostcall_bytes};
 
 /// What a deployment's requests are granted, from its limits and settings.
@@ -16,6 +17,7 @@ pub(super) fn grants(
     limits: &Limits,
     settings: BTreeMap<String, String>,
     outbound: AllowList,
+    log: Arc<ServiceLog>,
 ) -> Grants {
     Grants {
         service: Arc::from(name),
@@ -30,6 +32,7 @@ pub(super) fn grants(
         memory_bytes: limits.memory_bytes,
         hostcall_bytes: hostcall_bytes(limits.max_result_bytes),
         timeout: limits.request_timeout,
+        log,
     }
 }
 

@@ -14,6 +14,7 @@ mod grants;
 mod judge;
 mod locks;
 mod manifest;
+mod outcome;
 mod params;
 mod plugins;
 mod replication;
@@ -48,6 +49,8 @@ use crate::capabilities::database::Namespaces;
 use crate::config::limits::Limits;
 use crate::config::policy::Policy;
 use crate::db::HostDb;
+use crate::logs::LogHub;
+use crate::rollout::Window;
 use crate::runtime::{Entry, Grants, Runtime, WarmPool};
 
 pub use crate::config::names::DEFAULT_TENANT;
@@ -134,7 +137,12 @@ pub struct Deployment {
     pub tenant_gate: Arc<Gate>,
     /// Its warm instances, when it reuses them (`reuse_instances`).
     pub warm: Option<Arc<WarmPool>>,
+    /// What it answered over the last [`STATS_WINDOW`], for operators.
+    pub stats: Arc<Window>,
 }
+
+/// How far back a deployment's own numbers (`Deployment::stats`) reach.
+pub const STATS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for Deployment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,6 +170,8 @@ pub struct Registry {
     instances: Arc<Gate>,
     /// Replication notices already accepted.
     notices: crate::db::notices::Verifier,
+    /// Every service's live log.
+    logs: LogHub,
 }
 
 /// What the registry is built from.
@@ -193,6 +203,7 @@ impl Registry {
             locks: locks::Locks::default(),
             instances: Arc::new(Gate::new(admissible, admissible.saturating_mul(4))),
             notices: Default::default(),
+            logs: LogHub::default(),
         }
     }
 
@@ -216,5 +227,9 @@ impl Registry {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    pub fn logs(&self) -> &LogHub {
+        &self.logs
     }
 }

@@ -46,6 +46,12 @@ impl Registry {
         }
         let report = self.put_recorded_live(record).await?;
         tracing::info!(tenant = %report.tenant, service = %report.name, version = %report.version, "followed another replica's deploy");
+        self.logs.host(
+            &report.tenant,
+            &report.name,
+            crate::logs::Level::Info,
+            format!("followed another replica's deploy: {}", report.version),
+        );
         Ok(())
     }
 

@@ -118,6 +118,7 @@ impl Registry {
             })
             .unwrap_or_else(|never| match never {});
         if removed {
+            self.logs.forget_tenant(tenant);
             tracing::info!(tenant, "tenant deleted");
         }
     }

@@ -92,6 +92,7 @@ mod tests {
             requests,
             errors,
             timeouts,
+            p50: None,
             p99: Some(Duration::from_millis(p99_ms)),
         }
     }

@@ -40,6 +40,9 @@ pub struct Stats {
     pub errors: u32,
     /// Answers with status 504: the version ran past its deadline.
     pub timeouts: u32,
+    /// The median latency, to the upper bound of its bucket.
+    #[serde(serialize_with = "as_millis")]
+    pub p50: Option<Duration>,
     /// The 99th percentile latency, to the upper bound of its bucket (at
     /// most 19% above the true value); `None` with no requests.
     #[serde(serialize_with = "as_millis")]
@@ -132,6 +135,7 @@ impl Window {
                 *sum += u64::from(n);
             }
         }
+        stats.p50 = percentile(&latency, u64::from(stats.requests), 0.5);
         stats.p99 = percentile(&latency, u64::from(stats.requests), 0.99);
         stats
     }
@@ -215,6 +219,7 @@ mod tests {
                 requests: 1,
                 errors: 0,
                 timeouts: 0,
+                p50: window.stats().p50,
                 p99: window.stats().p99
             }
         );

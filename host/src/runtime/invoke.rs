@@ -164,12 +164,19 @@ impl Invocation {
         self.store.data_mut().end_request();
     }
 
-    /// Logs what the guest wrote to stdout and stderr: worth reading when
-    /// the call failed; otherwise only when debugging.
+    /// Passes on what the guest wrote to stdout and stderr: to its live
+    /// log always; to the host's log when the call failed (otherwise only
+    /// when debugging).
     pub(super) fn flush_output(&self, failed: bool) {
-        if failed || tracing::enabled!(tracing::Level::DEBUG) {
-            self.store.data().wasi.flush_output_to_log();
-        }
+        let data = self.store.data();
+        let to_host_log = failed || tracing::enabled!(tracing::Level::DEBUG);
+        data.wasi.flush_output(&data.log, to_host_log);
+    }
+
+    /// Tags what the call logs with `request_id`.
+    pub fn for_request(mut self, request_id: &str) -> Invocation {
+        self.store.data_mut().log.start_request(request_id);
+        self
     }
 }
 

@@ -18,6 +18,7 @@ use crate::capabilities::log::LogCtx;
 use crate::capabilities::outbound::{AllowList, OutboundCtx};
 use crate::capabilities::settings::SettingsCtx;
 use crate::capabilities::{database, log, outbound, settings, wasi};
+use crate::logs::ServiceLog;
 
 /// Host resources (streams, pollables, `wasi:http` header maps, open
 /// transactions) one request may hold at once.
@@ -50,6 +51,8 @@ pub struct Grants {
     pub hostcall_bytes: usize,
     /// How long one call into it may run.
     pub timeout: Duration,
+    /// Where its log lines, stdout and stderr go.
+    pub log: Arc<ServiceLog>,
 }
 
 impl Grants {
@@ -65,6 +68,7 @@ impl Grants {
             memory_bytes,
             hostcall_bytes: hostcall_bytes(0),
             timeout,
+            log: ServiceLog::detached(),
         }
     }
 }
@@ -93,7 +97,7 @@ impl ServiceState {
                 grants.max_statements,
             ),
             settings: SettingsCtx::new(grants.settings.clone()),
-            log: LogCtx::new(&grants.service),
+            log: LogCtx::new(&grants.service, grants.log.clone()),
             outbound: OutboundCtx::new(&grants.service, grants.outbound.clone()),
             limits: StoreLimitsBuilder::new()
                 .memory_size(grants.memory_bytes)

@@ -184,3 +184,80 @@ async fn a_canary_is_started_shown_promoted_and_aborted_from_the_command_line() 
     let (_, body) = json(app.get("/hello/cli").await).await;
     assert_eq!(body["version"], "2.0.0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_logs_prints_a_services_lines_and_follows_new_ones() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/hello/from-the-cli"))
+        .header("x-request-id", "cli-request-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let out = stdout(&berth(&app, &["logs", "hello"], Some(ADMIN_TOKEN)));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains(" INFO  host    service deployed: 1.0.0"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" INFO  service greeted  version=1.0.0  request_id=cli-request-1")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("request GET /hello/from-the-cli 200 in ")),
+        "{out}"
+    );
+    let out = stdout(&berth(
+        &app,
+        &["logs", "hello", "-n", "1"],
+        Some(ADMIN_TOKEN),
+    ));
+    assert_eq!(out.lines().count(), 1, "{out}");
+
+    let refused = berth(&app, &["logs", "nothing-here"], Some(ADMIN_TOKEN));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not known"));
+    let refused = berth(&app, &["logs", "hello"], Some("wrong-token-wrong-token"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("token was refused"));
+
+    // --follow prints a new request's line as it happens.
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["logs", "hello", "--follow", "--lines", "0"])
+        .env("BERTH_URL", app.url(""))
+        .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = follow.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let found = loop {
+        // Until the follower is attached, a request's line may come before.
+        app.get("/hello/followed-live").await;
+        match receiver.recv_timeout(std::time::Duration::from_millis(300)) {
+            Ok(line) if line.contains("/hello/followed-live 200") => break line,
+            Ok(_) | Err(_) if std::time::Instant::now() < deadline => continue,
+            other => panic!("no line came: {other:?}"),
+        }
+    };
+    assert!(found.contains(" INFO  request GET "), "{found}");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}

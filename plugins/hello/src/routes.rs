@@ -1,6 +1,6 @@
 //! The routes `hello` declares, relative to its mount point.
 
-use berth_sdk::{Method, Problem, Request, Response, Router, settings};
+use berth_sdk::{Method, Problem, Request, Response, Router, log, settings};
 
 use crate::service::{self, Greeting};
 
@@ -23,5 +23,11 @@ fn greet(request: &Request) -> Result<Response, Problem> {
 fn respond(name: &str) -> Result<Response, Problem> {
     let greeting = settings::get("greeting");
     let greeting = service::greet(greeting.as_deref(), name)?;
+    // A line for the operator's live log (`berth logs hello`).
+    log::log(
+        log::Level::Info,
+        "greeted",
+        &[("version".into(), greeting.version.clone())],
+    );
     Ok(Response::json(200, &greeting))
 }

@@ -1,8 +1,11 @@
 //! The admin API under `/admin`, present only when an admin token is set:
-//! list services, deploy a component body, roll back, undeploy, history.
-//! Every call needs `Authorization: Bearer <token>`, compared in constant
-//! time. Deploys go through the one deploy pipeline and return once the
-//! version serves.
+//! list services, deploy a component body, roll back, undeploy, history,
+//! live logs. Every call needs `Authorization: Bearer <token>`, compared in
+//! constant time: never a cookie, so that another site cannot make a
+//! browser act on it. The admin token reaches every tenant; a tenant's
+//! operator token (`[tenants.<t>] admin_token`) reaches that tenant's
+//! services, history and logs alone (see [`Operator::may`]). No answer may be framed, sniffed or cached. Deploys
+//! go through the one deploy pipeline and return once the version serves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,18 +13,22 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
+mod auth;
+mod logs;
 mod views;
+
+pub use auth::Operator;
+use auth::Tokens;
 
 use views::{ServiceView, views};
 
@@ -36,8 +43,12 @@ use crate::rollout::PlanRequest;
 const HISTORY_DEFAULT: i64 = 20;
 const HISTORY_MAX: i64 = 500;
 
-pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
-    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.expose().as_bytes()).into());
+pub fn router(
+    token: &Secret,
+    tenant_tokens: Vec<(String, Secret)>,
+    max_component_bytes: usize,
+) -> Router<AppState> {
+    let expected = Arc::new(Tokens::new(token, tenant_tokens));
     Router::new()
         .route("/services", get(list))
         .route("/services/{name}", get(show).put(deploy).delete(undeploy))
@@ -45,6 +56,8 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         .route("/services/{name}/promote", post(promote))
         .route("/services/{name}/abort", post(abort))
         .route("/services/{name}/history", get(history))
+        .route("/services/{name}/logs", get(logs::logs))
+        .route("/history", get(history))
         .route("/tenants", get(list_tenants))
         .route(
             "/tenants/{tenant}",
@@ -59,6 +72,8 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         .route("/tenants/{tenant}/services/{name}/promote", post(promote))
         .route("/tenants/{tenant}/services/{name}/abort", post(abort))
         .route("/tenants/{tenant}/services/{name}/history", get(history))
+        .route("/tenants/{tenant}/services/{name}/logs", get(logs::logs))
+        .route("/tenants/{tenant}/history", get(history))
         // Components are far larger than request bodies: both the
         // extractor's own limit and the stream's are the component limit.
         .layer(DefaultBodyLimit::max(max_component_bytes))
@@ -66,24 +81,24 @@ pub fn router(token: &Secret, max_component_bytes: usize) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
                 let expected = expected.clone();
-                async move { authorize(&expected, request, next).await }
+                async move { auth::authorize(&expected, request, next).await }
             },
         ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(fixed(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(fixed(
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; frame-ancestors 'none'",
+                ))
+                .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .layer(fixed(header::CACHE_CONTROL, "no-store")),
+        )
 }
 
-async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|token| Sha256::digest(token.trim().as_bytes()));
-    // Comparing digests keeps both the time and the length of the
-    // comparison independent of the token.
-    match presented {
-        Some(digest) if bool::from(digest.as_slice().ct_eq(expected)) => next.run(request).await,
-        _ => ApiError::Unauthorized.into_response(),
-    }
+/// A header every admin answer carries, refusals included.
+fn fixed(name: header::HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }
 
 /// The path parameters of a service route: `{name}` and, outside the
@@ -223,23 +238,28 @@ async fn history(
     let target = path.map(|Path(t)| t).unwrap_or_default();
     let tenant = target.tenant(&state)?;
     let limit = query.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
+    // Without a name: every service of the tenant.
     let records = state
         .registry
         .host_db()
-        .history(tenant, target.name(), limit)
+        .history(tenant, target.name.as_deref(), limit)
         .await
         .map_err(unavailable)?;
-    if records.is_empty() {
+    if records.is_empty() && target.name.is_some() {
         return Err(not_deployed(target.name()));
     }
     Ok(Json(json!({ "history": records })))
 }
 
-async fn list_tenants(State(state): State<AppState>) -> Json<Value> {
+async fn list_tenants(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+) -> Json<Value> {
     let tenants: Vec<Value> = state
         .registry
         .tenants()
         .into_iter()
+        .filter(|(name, _)| operator.sees(name))
         .map(|(name, services)| json!({ "name": name, "services": services }))
         .collect();
     Json(json!({ "tenants": tenants }))

@@ -11,7 +11,7 @@ use super::unavailable;
 use crate::db::DeploymentRecord;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::registry::{Canary, Deployment};
+use crate::registry::{Canary, Deployment, STATS_WINDOW};
 use crate::rollout::Stats;
 
 /// A service as the admin API shows it.
@@ -40,6 +40,10 @@ pub(super) struct ServiceView {
     /// The canary running beside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     canary: Option<Value>,
+    /// What this version answered over the last minute (see
+    /// [`STATS_WINDOW`]), always.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<Value>,
     last_error: Option<Value>,
 }
 
@@ -69,8 +73,28 @@ fn live_view(deployment: &Deployment) -> ServiceView {
         weight: Some(100),
         window: None,
         canary: None,
+        stats: Some(stats_view(deployment)),
         last_error: None,
     }
+}
+
+/// A version's own numbers over the last minute, or over its life when
+/// it is younger: requests per second, error rate, p50 and p99.
+pub(super) fn stats_view(deployment: &Deployment) -> Value {
+    let stats = deployment.stats.stats();
+    let age = SystemTime::now()
+        .duration_since(deployment.loaded_at)
+        .unwrap_or_default();
+    let span = age.clamp(Duration::from_secs(1), STATS_WINDOW);
+    json!({
+        "window_s": span.as_secs(),
+        "requests": stats.requests,
+        "per_second": f64::from(stats.requests) / span.as_secs_f64(),
+        "errors": stats.errors,
+        "error_rate": stats.error_rate(),
+        "p50_ms": stats.p50.map(|d| d.as_secs_f64() * 1000.0),
+        "p99_ms": stats.p99.map(|d| d.as_secs_f64() * 1000.0),
+    })
 }
 
 /// A window's numbers as shown: rates in percent, p99 in milliseconds.
@@ -95,6 +119,7 @@ fn canary_view(canary: &Canary) -> Value {
         "started_at": humantime::format_rfc3339_millis(canary.started_at).to_string(),
         "running_for_s": SystemTime::now().duration_since(canary.started_at).unwrap_or_default().as_secs(),
         "window": window_view(&canary.watch.canary.stats()),
+        "stats": stats_view(d),
         "judge": {
             "window_ms": millis(plan.window),
             "min_requests": plan.min_requests,
@@ -156,6 +181,7 @@ pub(super) async fn views(state: &AppState) -> Result<Vec<ServiceView>, ApiError
             weight: None,
             window: None,
             canary: None,
+            stats: None,
             last_error: None,
         });
         view.last_error = Some(error_view(&failure));

@@ -28,6 +28,13 @@ fn router() -> Router {
         .route(Method::Get, "/spin", "Loops forever", 504, spin)
         .route(Method::Get, "/log", "Logs a message", 200, log_message)
         .route(
+            Method::Get,
+            "/print",
+            "Writes ?message= to stdout and stderr",
+            200,
+            print_message,
+        )
+        .route(
             Method::Post,
             "/sql",
             "Runs the SQL it is sent",
@@ -299,6 +306,13 @@ fn log_message(request: &Request) -> Result<Response, Problem> {
         .query_param("message")
         .unwrap_or("hello from hostile");
     log(Level::Info, message, &[("origin".into(), "hostile".into())]);
+    ok(request)
+}
+
+fn print_message(request: &Request) -> Result<Response, Problem> {
+    let message = request.query_param("message").unwrap_or("printed");
+    println!("out: {message}");
+    eprintln!("err: {message}");
     ok(request)
 }
 
