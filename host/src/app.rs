@@ -94,6 +94,12 @@ impl Application {
         )?;
         registry::follow_replicas(registry.clone(), shutdown.child_token());
         registry::judge_canaries(registry.clone(), shutdown.child_token());
+        // Followed logs end when the host stops, not at the drain's end.
+        let (closing, logs_of) = (shutdown.child_token(), registry.clone());
+        tokio::spawn(async move {
+            closing.cancelled().await;
+            logs_of.logs().close();
+        });
 
         tracing::info!(
             %address, restored = ?loaded.restored, deployed = ?loaded.deployed,

@@ -300,7 +300,18 @@ fn log_line(entry: &Value) -> String {
             line.push_str(text(key));
         }
     }
-    line
+    // The lines quote services and clients: nothing they wrote may steer
+    // the operator's terminal.
+    line.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// One line of `berth services`: a version with its weight and, while a

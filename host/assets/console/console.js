@@ -1,10 +1,10 @@
 // berth console: the admin API, seen and driven from a browser.
-// The token lives in this tab's sessionStorage and travels only as an
+// The token lives in this page's memory only (services share berth's
+// origin, so no storage they could read holds it) and travels only as an
 // Authorization header to this origin. Every value from the server is put
 // in the page as text (textContent), never as HTML.
 "use strict";
 
-const TOKEN_KEY = "berth.admin-token";
 const REFRESH_MS = 2000;
 const MAX_LOG_LINES = 500;
 const $ = (id) => document.getElementById(id);
@@ -64,11 +64,9 @@ async function signIn(token) {
     await api("GET", "/tenants");
   } catch (failure) {
     state.token = null;
-    sessionStorage.removeItem(TOKEN_KEY);
     showLogin(failure.status === 401 ? "The token was refused." : describe(failure));
     return;
   }
-  sessionStorage.setItem(TOKEN_KEY, token);
   $("token").value = "";
   $("login").hidden = true;
   $("app").hidden = false;
@@ -85,7 +83,6 @@ function signOut(message) {
   state.rows.clear();
   $("services-body").replaceChildren();
   $("history-body").replaceChildren();
-  sessionStorage.removeItem(TOKEN_KEY);
   showLogin(message);
 }
 
@@ -546,6 +543,5 @@ document.addEventListener("DOMContentLoaded", () => {
     $("logs-state").textContent = state.paused ? "Paused." : "Following.";
   });
   $("logs-clear").addEventListener("click", () => $("logs").replaceChildren());
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved); else showLogin("");
+  showLogin("");
 });

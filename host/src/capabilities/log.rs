@@ -3,17 +3,15 @@
 //! (`crate::logs`). Bounded per request so that a chatty or hostile service
 //! cannot flood the host's log.
 
-use wasmtime::component::{HasSelf, Linker};
-
 use std::sync::Arc;
 
+use wasmtime::component::{HasSelf, Linker};
+
 use crate::bindings::berth::service::log::{Host, Level, add_to_linker as link};
-use crate::logs::{self, Origin, ServiceLog};
+use crate::logs::{self, MAX_TEXT, Origin, ServiceLog};
 
 /// Messages a single request may log; later ones are counted and dropped.
 const MAX_MESSAGES: u32 = 1000;
-/// Longest message or field value kept, in bytes.
-const MAX_TEXT: usize = 4096;
 /// Fields kept per message; the rest are dropped.
 const MAX_FIELDS: usize = 32;
 /// Bytes (messages and fields) a single request may log in all.
@@ -86,29 +84,7 @@ impl Drop for LogCtx {
     }
 }
 
-/// At most [`MAX_TEXT`] bytes of `text`, with control characters escaped
-/// so that a service cannot forge a log line of its own (`\n` and the like
-/// come out as `\n`).
-pub fn clip(text: &str) -> String {
-    clip_to(text, MAX_TEXT)
-}
-
-/// [`clip`] to `max` bytes.
-pub fn clip_to(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max) + 4);
-    for c in text.chars() {
-        if out.len() >= max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use crate::logs::{clip, clip_to};
 
 impl Host for LogCtx {
     fn log(

@@ -70,7 +70,7 @@ pub struct TenantLayer {
     /// Most requests the tenant runs at once, over all its services.
     pub max_concurrency: Option<u32>,
     /// The tenant's operator token: the admin API, the CLI and the console
-    /// for this tenant alone (at least 16 characters; never printed).
+    /// for this tenant alone (at least 16 characters, one per tenant; never printed).
     pub admin_token: Option<Secret>,
     /// Limits for every service of the tenant.
     #[serde(default)]

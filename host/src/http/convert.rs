@@ -116,13 +116,16 @@ pub fn build_response(
 }
 
 /// A header of the service's response, unless the host owns it or the
-/// deployment drops it.
+/// deployment drops it. `Service-Worker-Allowed` is never passed on: a
+/// service's worker stays within the service's own paths, and cannot
+/// control `/console` or another service on the same origin.
 fn passed_on(
     name: HeaderName,
     value: HeaderValue,
     strip_set_cookie: bool,
 ) -> Option<(HeaderName, HeaderValue)> {
     let dropped = CONNECTION_HEADERS.contains(&name.as_str())
+        || name.as_str() == "service-worker-allowed"
         || (strip_set_cookie && name == header::SET_COOKIE);
     (!dropped).then_some((name, value))
 }

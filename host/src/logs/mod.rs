@@ -17,14 +17,45 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 pub use ring::{Follow, ServiceLog};
 
-/// Services with a log; past it, new ones log nowhere (a deploy of a
-/// service takes an operator, so this is only a backstop).
-const MAX_LOGS: usize = 4096;
+/// Services with a log, per tenant; past it, a tenant's new services log
+/// nowhere, and other tenants are not affected.
+const MAX_LOGS_PER_TENANT: usize = 512;
 /// Followers streaming at once, across all services.
 const MAX_FOLLOWERS: usize = 64;
+/// Followers of one tenant's services streaming at once: one tenant's
+/// operator cannot take every place.
+const MAX_FOLLOWERS_PER_TENANT: usize = 16;
+
+/// Longest message or field value a line keeps, in bytes.
+pub const MAX_TEXT: usize = 4096;
+
+/// At most [`MAX_TEXT`] bytes of `text`, with control characters escaped
+/// so that a service cannot forge a log line of its own (`\n` and the like
+/// come out as `\n`).
+pub fn clip(text: &str) -> String {
+    clip_to(text, MAX_TEXT)
+}
+
+/// [`clip`] to `max` bytes.
+pub fn clip_to(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 4);
+    for c in text.chars() {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +102,13 @@ pub struct Line {
     pub request_id: Option<String>,
 }
 
+impl Line {
+    /// The bytes it holds beyond its fixed size.
+    fn size(&self) -> usize {
+        self.message.len() + self.fields.len() + self.request_id.as_ref().map_or(0, String::len)
+    }
+}
+
 fn rfc3339<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_rfc3339_millis(*time))
 }
@@ -83,6 +121,10 @@ pub struct LogHub {
     logs: Mutex<HashMap<Key, Arc<ServiceLog>>>,
     seq: Arc<AtomicU64>,
     followers: Arc<Semaphore>,
+    tenant_followers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Cancelled when the host shuts down: followers end, so that they do
+    /// not hold the drain up.
+    closing: CancellationToken,
 }
 
 impl Default for LogHub {
@@ -91,6 +133,8 @@ impl Default for LogHub {
             logs: Mutex::default(),
             seq: Arc::new(AtomicU64::new(1)),
             followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
+            tenant_followers: Mutex::default(),
+            closing: CancellationToken::new(),
         }
     }
 }
@@ -103,11 +147,11 @@ impl LogHub {
         if let Some(log) = logs.get(&key) {
             return log.clone();
         }
-        if logs.len() >= MAX_LOGS {
+        if logs.keys().filter(|(t, _)| &**t == tenant).count() >= MAX_LOGS_PER_TENANT {
             tracing::warn!(
                 tenant,
                 service,
-                "{MAX_LOGS} service logs exist; this one is not kept"
+                "the tenant has {MAX_LOGS_PER_TENANT} service logs; this one is not kept"
             );
             return ServiceLog::detached();
         }
@@ -127,10 +171,19 @@ impl LogHub {
         logs.get(&(Arc::from(tenant), Arc::from(service))).cloned()
     }
 
-    /// A line from the host about `service` of `tenant`.
+    /// A line from the host about `service` of `tenant`. The message may
+    /// quote what a component says of itself (its version, its routes):
+    /// it is clipped, with control characters escaped.
     pub fn host(&self, tenant: &str, service: &str, level: Level, message: String) {
-        self.service(tenant, service)
-            .push(level, Origin::Host, message, String::new(), None);
+        host_to(&self.service(tenant, service), level, message);
+    }
+
+    /// [`LogHub::host`], for a service that has a log already (a refused
+    /// deploy of a name never deployed does not get one).
+    pub fn host_if_known(&self, tenant: &str, service: &str, level: Level, message: String) {
+        if let Some(log) = self.existing(tenant, service) {
+            host_to(&log, level, message);
+        }
     }
 
     /// Forgets the logs of a deleted tenant.
@@ -139,10 +192,43 @@ impl LogHub {
         logs.retain(|(t, _), _| &**t != tenant);
     }
 
-    /// A follower's place, while fewer than [`MAX_FOLLOWERS`] stream.
-    pub fn follower(&self) -> Option<OwnedSemaphorePermit> {
-        self.followers.clone().try_acquire_owned().ok()
+    /// A place for a follower of a service of `tenant` (an existing one),
+    /// while fewer than [`MAX_FOLLOWERS`] stream, and fewer than
+    /// [`MAX_FOLLOWERS_PER_TENANT`] for that tenant.
+    pub fn follower(&self, tenant: &str) -> Option<Follower> {
+        let of_tenant = self
+            .tenant_followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_FOLLOWERS_PER_TENANT)))
+            .clone();
+        Some(Follower {
+            _tenant: of_tenant.try_acquire_owned().ok()?,
+            _all: self.followers.clone().try_acquire_owned().ok()?,
+        })
     }
+
+    /// Ends every follower's stream: the host is shutting down.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Cancelled once the host shuts down.
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
+    }
+}
+
+/// A follower's place; given back when it is dropped.
+pub struct Follower {
+    _tenant: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+fn host_to(log: &ServiceLog, level: Level, message: String) {
+    let message = clip(&message);
+    log.push(level, Origin::Host, message, String::new(), None);
 }
 
 #[cfg(test)]
@@ -164,12 +250,16 @@ mod tests {
     }
 
     #[test]
-    fn followers_are_bounded() {
+    fn followers_are_bounded_in_all_and_per_tenant() {
         let hub = LogHub::default();
-        let permits: Vec<_> = (0..MAX_FOLLOWERS).map_while(|_| hub.follower()).collect();
-        assert_eq!(permits.len(), MAX_FOLLOWERS);
-        assert!(hub.follower().is_none());
-        drop(permits);
-        assert!(hub.follower().is_some());
+        let acme: Vec<_> = (0..100).map_while(|_| hub.follower("acme")).collect();
+        assert_eq!(acme.len(), MAX_FOLLOWERS_PER_TENANT);
+        let others: Vec<_> = (0..100)
+            .map_while(|i| hub.follower(&format!("t{}", i / 10)))
+            .collect();
+        assert_eq!(others.len(), MAX_FOLLOWERS - MAX_FOLLOWERS_PER_TENANT);
+        assert!(hub.follower("globex").is_none());
+        drop(acme);
+        assert!(hub.follower("globex").is_some());
     }
 }

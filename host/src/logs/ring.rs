@@ -16,8 +16,9 @@ use super::{Level, Line, Origin};
 const MAX_LINES: usize = 1000;
 /// Bytes of messages and fields kept per service.
 const MAX_BYTES: usize = 256 * 1024;
-/// Lines a follower may be behind before it loses some.
-const FOLLOW_BUFFER: usize = 1024;
+/// Lines a follower may be behind before it loses some (which also
+/// bounds what a follower that stopped reading keeps alive).
+const FOLLOW_BUFFER: usize = 256;
 
 #[derive(Default)]
 struct Ring {
@@ -78,7 +79,8 @@ impl ServiceLog {
         self.service.is_empty()
     }
 
-    /// Adds a line. The caller has bounded `message` and `fields`.
+    /// Adds a line. The caller has bounded `message` and `fields`; the
+    /// request id is cut to 64 bytes here.
     pub fn push(
         &self,
         level: Level,
@@ -99,13 +101,13 @@ impl ServiceLog {
             service: self.service.clone(),
             message,
             fields,
-            request_id: request_id.map(str::to_string),
+            request_id: request_id.map(|id| super::clip_to(id, 64)),
         });
         self.append(line);
     }
 
     fn append(&self, mut line: Arc<Line>) {
-        let size = line.message.len() + line.fields.len();
+        let size = line.size();
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         // Numbered under the lock, so that the ring and every follower see
         // the lines of a service in order.
@@ -116,7 +118,7 @@ impl ServiceLog {
             && (ring.lines.len() >= MAX_LINES || ring.bytes + size > MAX_BYTES)
         {
             if let Some(old) = ring.lines.pop_front() {
-                ring.bytes -= old.message.len() + old.fields.len();
+                ring.bytes -= old.size();
             }
         }
         ring.bytes += size;
@@ -182,10 +184,7 @@ mod tests {
         assert!(ring.bytes <= MAX_BYTES, "{}", ring.bytes);
         assert_eq!(
             ring.bytes,
-            ring.lines
-                .iter()
-                .map(|l| l.message.len() + l.fields.len())
-                .sum::<usize>()
+            ring.lines.iter().map(|l| l.size()).sum::<usize>()
         );
     }
 

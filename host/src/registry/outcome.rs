@@ -38,7 +38,7 @@ impl Registry {
                     .or_else(|| source.file_stem())
                     .unwrap_or_default();
                 if !name.is_empty() {
-                    self.logs.host(
+                    self.logs.host_if_known(
                         &request.tenant,
                         &name,
                         Level::Error,

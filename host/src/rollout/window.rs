@@ -117,6 +117,17 @@ impl Window {
         *bucket = bucket.saturating_add(1);
     }
 
+    /// How much time [`Window::stats`] covers now: the nine slots before
+    /// the current one and the current one so far, or less while the
+    /// window is younger than that.
+    pub fn span(&self) -> Duration {
+        let elapsed = self.origin.elapsed();
+        let into_slot = Duration::from_nanos(
+            u64::try_from(elapsed.as_nanos() % self.slot_width.as_nanos()).unwrap_or(0),
+        );
+        (self.slot_width * (SLOTS as u32 - 1) + into_slot).min(elapsed)
+    }
+
     /// The answers of the last window (the current slot and the nine
     /// before it).
     pub fn stats(&self) -> Stats {

@@ -171,6 +171,12 @@ async fn set_cookie_is_stripped_where_the_operator_says() {
     let kept = TestApp::spawn_with(hostile("")).await;
     let response = kept.get("/hostile/set-cookie").await;
     assert!(response.headers().get("set-cookie").is_some());
+    // A service's worker never gets a scope beyond its own paths: it could
+    // otherwise control /console on the same origin and read the token.
+    for app in [&stripped, &kept] {
+        let response = app.get("/hostile/set-cookie").await;
+        assert!(response.headers().get("service-worker-allowed").is_none());
+    }
 }
 
 #[tokio::test]

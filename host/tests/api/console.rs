@@ -246,7 +246,15 @@ async fn stdout_stderr_traps_and_deploys_reach_the_log_bounded() {
     let app = TestApp::spawn().await;
     assert_eq!(app.deploy("hostile", "test/hostile").await.status(), 200);
     app.get("/hostile/print?message=to-the-operator").await;
-    app.get("/hostile/panic").await;
+    // A client's request id is its own; the log keeps 64 bytes of it.
+    let response = app
+        .client
+        .get(app.url("/hostile/panic"))
+        .header("x-request-id", "r".repeat(30_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
     let long = "x".repeat(20_000);
     app.get(&format!("/hostile/log?message={long}")).await;
     let log = log_of(&app, "", "hostile").await;
@@ -260,6 +268,15 @@ async fn stdout_stderr_traps_and_deploys_reach_the_log_bounded() {
     assert_eq!(find("stderr", "err: to-the-operator")["level"], "warn");
     let trap = find("host", "trapped");
     assert_eq!(trap["level"], "error");
+    for line in &log {
+        let id = line["request_id"].as_str().unwrap_or_default();
+        assert!(
+            id.len() <= 64 + 3,
+            "a request id of {} bytes was kept",
+            id.len()
+        );
+    }
+    assert!(trap["request_id"].as_str().unwrap().starts_with("rrrr"));
     assert_eq!(find("request", "/hostile/panic 500")["level"], "error");
     assert!(
         find("host", "service deployed")
@@ -362,10 +379,12 @@ async fn bad_log_queries_get_clear_errors() {
 }
 
 #[tokio::test]
-async fn followers_are_bounded() {
+async fn followers_are_bounded_per_tenant() {
     let app = TestApp::spawn().await;
+    app.admin(Method::PUT, "/tenants/other", None).await;
+    assert_eq!(app.deploy_to("other", "hello", "hello").await.status(), 200);
     let mut streams = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..16 {
         let response = app
             .admin(
                 Method::GET,
@@ -377,11 +396,19 @@ async fn followers_are_bounded() {
         streams.push(response);
     }
     let refused = app
-        .admin(Method::GET, "/services/hello/logs?follow=true", None)
+        .admin(Method::GET, "/services/items/logs?follow=true", None)
         .await;
     assert!(refused.headers().contains_key("retry-after"));
     error(refused, 503, "overloaded").await;
-    // Reading the recent lines needs no follower's place.
+    // Another tenant still has its places; reading recent lines needs none.
+    let other = app
+        .admin(
+            Method::GET,
+            "/tenants/other/services/hello/logs?follow=true",
+            None,
+        )
+        .await;
+    assert_eq!(other.status(), 200);
     assert!(!log_of(&app, "", "hello").await.is_empty());
 }
 
@@ -437,4 +464,28 @@ async fn each_version_shows_its_last_minute_and_the_tenant_its_history() {
         (status, body["history"].as_array().unwrap().len()),
         (200, 0)
     );
+}
+
+#[tokio::test]
+async fn a_followed_log_ends_when_berth_stops_instead_of_holding_the_drain() {
+    let app = TestApp::spawn().await;
+    let mut follow = app
+        .admin(
+            Method::GET,
+            "/services/hello/logs?follow=true&lines=0",
+            None,
+        )
+        .await;
+    assert_eq!(follow.status(), 200);
+    let stopping = tokio::spawn(app.stop());
+    // The drain lasts 30 s; the stream must end well before it would cut it.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(_)) = follow.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the followed log kept the host from stopping"
+    );
+    stopping.await.unwrap();
 }

@@ -4,7 +4,7 @@
 //! 1000), then, with `follow`, every new line as it comes, with an empty
 //! line every 15 s of quiet (so that a client that left is noticed) and
 //! `{"dropped": n}` where a slow reader lost lines. At most 64 followers
-//! stream at once. Only the tenant in the path is ever read.
+//! stream at once, 16 per tenant. Only the tenant in the path is ever read.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -100,21 +100,29 @@ pub(super) async fn logs(
         let permit = state
             .registry
             .logs()
-            .follower()
+            .follower(tenant)
             .ok_or(ApiError::Overloaded {
                 retry_after: RETRY_AFTER,
             })?;
         let follow = log.follow(ask.lines);
+        let closing = state.registry.logs().closing();
         let backlog = stream::once(async move { Ok(lines(&follow.backlog)) });
-        let live = stream::unfold((follow.live, permit), |(mut live, permit)| async move {
-            let chunk = match tokio::time::timeout(HEARTBEAT, live.recv()).await {
-                Err(_) => Bytes::from_static(b"\n"),
-                Ok(Ok(line)) => lines(&[line]),
-                Ok(Err(RecvError::Lagged(n))) => Bytes::from(format!("{{\"dropped\":{n}}}\n")),
-                Ok(Err(RecvError::Closed)) => return None,
-            };
-            Some((Ok::<_, Infallible>(chunk), (live, permit)))
-        });
+        let live = stream::unfold(
+            (follow.live, permit, closing),
+            |(mut live, permit, closing)| async move {
+                let next = tokio::select! {
+                    () = closing.cancelled() => return None,
+                    next = tokio::time::timeout(HEARTBEAT, live.recv()) => next,
+                };
+                let chunk = match next {
+                    Err(_) => Bytes::from_static(b"\n"),
+                    Ok(Ok(line)) => lines(&[line]),
+                    Ok(Err(RecvError::Lagged(n))) => Bytes::from(format!("{{\"dropped\":{n}}}\n")),
+                    Ok(Err(RecvError::Closed)) => return None,
+                };
+                Some((Ok::<_, Infallible>(chunk), (live, permit, closing)))
+            },
+        );
         Body::from_stream(backlog.chain(live))
     } else {
         Body::from(lines(&log.recent(ask.lines)))

@@ -11,7 +11,7 @@ use super::unavailable;
 use crate::db::DeploymentRecord;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::registry::{Canary, Deployment, STATS_WINDOW};
+use crate::registry::{Canary, Deployment};
 use crate::rollout::Stats;
 
 /// A service as the admin API shows it.
@@ -40,8 +40,7 @@ pub(super) struct ServiceView {
     /// The canary running beside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     canary: Option<Value>,
-    /// What this version answered over the last minute (see
-    /// [`STATS_WINDOW`]), always.
+    /// What this version answered over the last minute, always.
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<Value>,
     last_error: Option<Value>,
@@ -78,14 +77,12 @@ fn live_view(deployment: &Deployment) -> ServiceView {
     }
 }
 
-/// A version's own numbers over the last minute, or over its life when
-/// it is younger: requests per second, error rate, p50 and p99.
+/// A version's own numbers over the last minute (`STATS_WINDOW`),
+/// or over its life when it is younger: requests per second, error rate,
+/// p50 and p99.
 pub(super) fn stats_view(deployment: &Deployment) -> Value {
     let stats = deployment.stats.stats();
-    let age = SystemTime::now()
-        .duration_since(deployment.loaded_at)
-        .unwrap_or_default();
-    let span = age.clamp(Duration::from_secs(1), STATS_WINDOW);
+    let span = deployment.stats.span().max(Duration::from_secs(1));
     json!({
         "window_s": span.as_secs(),
         "requests": stats.requests,

@@ -47,12 +47,15 @@ pub fn hostcall_big(request: &Request) -> Result<Response, Problem> {
     ))
 }
 
-/// Answers with a `Set-Cookie` header (and a harmless other header).
+/// Answers with a `Set-Cookie` header, a `Service-Worker-Allowed: /` that
+/// would let its worker control the whole origin (`/console` included),
+/// and a harmless other header.
 pub fn set_cookie(_: &Request) -> Result<Response, Problem> {
     Ok(Response {
         status: 200,
         headers: vec![
             ("set-cookie".into(), "session=stolen; Path=/".into()),
+            ("service-worker-allowed".into(), "/".into()),
             ("x-hostile".into(), "yes".into()),
             ("content-type".into(), "application/json".into()),
         ],
