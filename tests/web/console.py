@@ -1,8 +1,8 @@
 """The operators' console in headless Chromium (see run.py): sign in with a
 wrong token (nothing is shown, the API refuses it), then the right one; see
 `items` and `hello` with their versions; upload `hello` 2.0.0 and see it
-live; roll it back by keyboard and see 1.0.0 again; watch a request appear
-in the live log; take screenshots at 1280 and 390 px wide; measure the
+live; roll it back by keyboard and see 1.0.0 again; drop a broken file and
+see the API's refusal; watch a request appear in the live log; take screenshots at 1280 and 390 px wide; measure the
 page weight and the time to first render."""
 
 import os
@@ -128,6 +128,26 @@ def console(berth, components, out, browser, requested_elsewhere):
         check("1.0.0" in driver.find_element(By.ID, "notice").text, "the rollback was not reported")
         wait.until(lambda d: "rollback" in d.find_element(By.ID, "history-body").text)
 
+        # A file dropped on the box is picked; a bad component gets the
+        # API's own clear refusal, shown as such.
+        picked = driver.execute_script("""
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])], "My Service.wasm",
+                                    {type: "application/wasm"}));
+            document.getElementById("drop").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+            return [document.getElementById("wasm").files[0].name, document.getElementById("deploy-name").value];
+        """)
+        check(picked == ["My Service.wasm", "my-service"], f"a dropped file was picked as {picked}")
+        driver.find_element(By.ID, "deploy").click()
+        wait.until(lambda d: "refused" in d.find_element(By.ID, "notice").text)
+        notice = driver.find_element(By.ID, "notice").text
+        check("The deploy of my-service was refused" in notice and "422" in notice,
+              f"a bad component was reported as {notice!r}")
+        wait.until(lambda d: "refused" in d.find_element(By.CSS_SELECTOR, 'tr[data-service="my-service"]').text)
+        shown = driver.find_element(By.ID, "services").text + driver.find_element(By.ID, "history").text
+        check("null" not in shown and "undefined" not in shown, f"a missing value is shown raw: {shown!r}")
+
         # 5. A request appears in the live log.
         Select(driver.find_element(By.ID, "logs-service")).select_by_value("hello")
         wait.until(lambda d: "Following hello" in d.find_element(By.ID, "logs-state").text)
@@ -153,8 +173,10 @@ def console(berth, components, out, browser, requested_elsewhere):
 
         requested, elsewhere = requested_elsewhere(driver, berth)
         check(not elsewhere, f"the console fetched from other hosts: {elsewhere}")
+        # The wrong token's 401 and the broken file's 422 are expected.
         errors = [e["message"] for e in driver.get_log("browser")
-                  if e["level"] == "SEVERE" and "401" not in e["message"]]
+                  if e["level"] == "SEVERE" and "status of 401" not in e["message"]
+                  and not ("my-service" in e["message"] and "status of 422" in e["message"])]
         check(not errors, f"browser errors: {errors}")
         print(f"console: page weight {sum(weight.values())} bytes "
               f"({', '.join(f'{p} {n}' for p, n in weight.items())}); sign-in form shown in {visible:.2f} s "

@@ -246,8 +246,8 @@ function makeRow(name) {
 function fillRow(row, s) {
   const c = row.cells;
   const failed = s.state === "failed";
-  c.Service.replaceChildren(el("strong", { textContent: s.name }),
-    s.prefix ? el("div", { className: "detail", textContent: s.prefix }) : null);
+  c.Service.replaceChildren(...[el("strong", { textContent: s.name }),
+    s.prefix && el("div", { className: "detail", textContent: s.prefix })].filter(Boolean));
   c.Status.replaceChildren(failed ? badge("failed", "refused") : badge("live"));
   c.Version.textContent = s.version || "—";
   c.Share.textContent = failed ? "—" : (s.weight ?? 100) + " %";

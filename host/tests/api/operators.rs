@@ -172,4 +172,15 @@ async fn operator_tokens_are_checked_when_berth_starts() {
             "the token is printed: {refused}"
         );
     }
+    let toml = "admin_token = \"the-admin-token-0123\"\n[tenants.acme]\nadmin_token = \"the-admin-token-0123\"";
+    let layer = berth::config::Layer::from_toml(toml).unwrap();
+    let refused = layer.resolve().map(drop).unwrap_err().to_string();
+    assert!(
+        refused.contains("must differ from the admin token"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("the-admin-token"),
+        "the token is printed: {refused}"
+    );
 }
