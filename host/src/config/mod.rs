@@ -249,19 +249,7 @@ impl Layer {
             self.services,
             self.tenants,
         )?;
-        // A tenant's token that is the admin token would make its holder
-        // the admin.
-        if let Some(admin) = &admin_token
-            && policy
-                .operator_tokens()
-                .iter()
-                .any(|(_, token)| token.expose().trim() == admin.expose())
-        {
-            return Err(invalid(
-                "tenants.<name>.admin_token",
-                "a tenant's token must differ from the admin token",
-            ));
-        }
+        policy.check_operator_tokens(admin_token.as_ref())?;
         // Slots for warm instances only when some service may reuse them.
         let max_warm_instances =
             self.runtime

@@ -195,6 +195,24 @@ impl Policy {
             .collect()
     }
 
+    /// Refuses a tenant's token that is the admin token: it would make
+    /// its holder the admin. (Each tenant's own token is checked when the
+    /// policy is built.)
+    pub fn check_operator_tokens(&self, admin: Option<&Secret>) -> Result<(), SettingsError> {
+        let Some(admin) = admin else { return Ok(()) };
+        if self
+            .operator_tokens()
+            .iter()
+            .any(|(_, token)| token.expose().trim() == admin.expose())
+        {
+            return Err(invalid(
+                "tenants.<name>.admin_token",
+                "a tenant's token must differ from the admin token",
+            ));
+        }
+        Ok(())
+    }
+
     /// The tenants the configuration names.
     pub fn tenants(&self) -> impl Iterator<Item = &str> {
         self.tenants.keys().map(String::as_str)

@@ -246,7 +246,7 @@ async fn call(
             let call = |body| {
                 let request = proxy_request(parts, &deployment.prefix, path, body);
                 Invocation::new(runtime, &deployment.grants)
-                    .for_request(&clip_to(request_id(&parts.headers), 64))
+                    .for_request(request_id(&parts.headers))
                     .handle_http(pre, request, max_response_bytes)
             };
             let mut result = call(body.clone()).await;
@@ -261,8 +261,8 @@ async fn call(
     };
     let service = &deployment.name;
     let host_line = |message: String| {
-        let id = clip_to(request_id(&parts.headers), 64);
-        let id = (!id.is_empty()).then_some(id.as_str());
+        let id = request_id(&parts.headers);
+        let id = (!id.is_empty()).then_some(id);
         deployment
             .grants
             .log
