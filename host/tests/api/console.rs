@@ -230,6 +230,13 @@ async fn a_request_shows_in_the_followed_log_with_what_the_service_logged() {
             .iter()
             .any(|l| l.to_string().contains("console-visitor"))
     );
+    // A client's path is bounded in its line, and cannot forge a line.
+    let long = format!("/hello/{}%0AINFO%20forged", "p".repeat(5_000));
+    app.get(&long).await;
+    let last = log_of(&app, "", "hello").await.pop().unwrap();
+    let message = last["message"].as_str().unwrap();
+    assert!(message.len() < 400, "a {}-byte line", message.len());
+    assert!(!message.contains('\n'));
     // A refused request is a line too, as a warning with its outcome.
     app.get("/hello/%20").await;
     let refused = log_of(&app, "", "hello").await;
