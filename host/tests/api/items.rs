@@ -108,6 +108,7 @@ on_every_service!(
     invalid_bodies_are_422_naming_the_field,
     malformed_json_is_422_naming_the_body,
     updates_are_validated_like_creates,
+    names_are_trimmed_of_what_the_schema_calls_white_space,
 );
 
 async fn create(app: &TestApp, items: Items, body: Value) -> Value {
@@ -385,4 +386,55 @@ async fn updates_are_validated_like_creates(items: Items) {
     assert_eq!(body["error"]["field"], "id");
     let (_, unchanged) = json(app.get(&path).await).await;
     assert_eq!(unchanged, item);
+}
+
+/// The schema's `\S` is JSON Schema's (ECMA-262): what the host accepts as
+/// "not all white space" the service must not trim to nothing (Python's
+/// `str.strip` takes U+001C–U+001F and U+0085, Rust's `str::trim` U+0085),
+/// and what the schema calls white space is trimmed.
+async fn names_are_trimmed_of_what_the_schema_calls_white_space(items: Items) {
+    let app = items.spawn().await;
+    for (given, kept) in [
+        ("\t\n\u{1e}", "\u{1e}"),
+        ("\u{1c}\u{1f}", "\u{1c}\u{1f}"),
+        ("\u{85}", "\u{85}"),
+        ("\u{feff}\u{a0}Widget\u{2028}\u{3000}", "Widget"),
+    ] {
+        let item = create(&app, items, json!({"name": given, "price": 1})).await;
+        assert_eq!(item["name"], kept, "{given:?}");
+        let path = items.at(&format!("/{}", item["id"]));
+        let (status, put) = json(
+            app.send(
+                Method::PUT,
+                &path,
+                Some(&json!({"name": given, "price": 2})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, &put["name"]), (200, &json!(kept)), "{given:?}");
+        let (status, patched) = json(
+            app.send(Method::PATCH, &path, Some(&json!({"name": given})))
+                .await,
+        )
+        .await;
+        assert_eq!((status, &patched["name"]), (200, &json!(kept)), "{given:?}");
+    }
+    let (_, page) = json(app.get(items.base).await).await;
+    assert_eq!(page["total"], 4);
+    // All white space to the schema: the host's 422, before the service.
+    let body = error(
+        app.post_json(
+            items.base,
+            &json!({"name": "\u{feff}\u{2003}\n", "price": 1}),
+        )
+        .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "name", "{body}");
+    assert_eq!(body["error"]["errors"][0]["location"], "body", "{body}");
+    let (_, page) = json(app.get(items.base).await).await;
+    assert_eq!(page["total"], 4, "nothing invalid was stored");
 }

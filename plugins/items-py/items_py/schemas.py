@@ -12,7 +12,10 @@ DESCRIPTION_MAX_CHARS = 1000
 QUANTITY_MAX = 2**32 - 1
 
 # Not all white space: the service trims names (the schema says so too).
-Name = constr(strict=True, min_length=1, max_length=NAME_MAX_CHARS, regex=r"\s*\S")
+# The pattern is the host's to check, in JSON Schema's dialect; pydantic
+# would read `\S` with Python's `re`, which calls U+001E white space.
+NAME_PATTERN = r"\S"
+Name = constr(strict=True, min_length=1, max_length=NAME_MAX_CHARS)
 Description = constr(strict=True, max_length=DESCRIPTION_MAX_CHARS)
 Price = confloat(ge=0)
 Quantity = conint(strict=True, ge=0, le=QUANTITY_MAX)
@@ -22,7 +25,7 @@ class ItemInput(BaseModel):
     """The body of `POST /items-py` and `PUT /items-py/{id}`: every field of
     an item."""
 
-    name: Name = Field(..., description="1 to 100 characters.")
+    name: Name = Field(..., description="1 to 100 characters.", pattern=NAME_PATTERN)
     description: Optional[Description] = Field(None, description="Up to 1000 characters.")
     price: Price = Field(..., description="A price, zero or more.")
     quantity: Quantity = Field(0, description="How many are in stock.")
@@ -35,7 +38,7 @@ class ItemPatch(BaseModel):
     """The body of `PATCH /items-py/{id}`: only the fields to change.
     `"description": null` clears the description."""
 
-    name: Optional[Name] = Field(None, description="1 to 100 characters.")
+    name: Optional[Name] = Field(None, description="1 to 100 characters.", pattern=NAME_PATTERN)
     description: Optional[Description] = Field(
         None, description="Up to 1000 characters; `null` clears it."
     )

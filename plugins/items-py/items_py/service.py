@@ -5,6 +5,7 @@ import math
 from datetime import datetime, timezone
 
 from berth import Problem
+from berth.schema import strip_space
 
 from .schemas import DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, ItemInput, ItemPatch
 
@@ -13,8 +14,9 @@ MAX_LIMIT = 100
 
 
 def validate(item: ItemInput) -> ItemInput:
-    """Checks every rule of a full item; trims the name."""
-    name = item.name.strip()
+    """Checks every rule of a full item; trims the name of what the schema
+    calls white space (so a name the host accepted never ends up empty)."""
+    name = strip_space(item.name)
     if not 1 <= len(name) <= NAME_MAX_CHARS:
         raise Problem.validation("name", f"name must be 1 to {NAME_MAX_CHARS} characters")
     if item.description is not None and len(item.description) > DESCRIPTION_MAX_CHARS:

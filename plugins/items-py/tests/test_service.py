@@ -20,6 +20,12 @@ class Service(unittest.TestCase):
     def test_a_valid_item_passes_with_its_name_trimmed(self):
         self.assertEqual(validate(item(name="  Widget ")).name, "Widget")
 
+    def test_a_name_is_trimmed_of_what_the_schema_calls_white_space_and_only_that(self):
+        self.assertEqual(validate(item(name="\ufeff\u3000Widget\u2028")).name, "Widget")
+        for kept in ["\x1e", "\x1c\x1f", "\x85"]:
+            self.assertEqual(validate(item(name=kept)).name, kept)
+        self.assertEqual(validate(item(name="\t\n\x1e")).name, "\x1e")
+
     def test_an_empty_or_overlong_name_is_refused_naming_the_field(self):
         for name in ["   ", "x" * 101]:
             with self.assertRaises(Problem) as caught:

@@ -6,9 +6,32 @@ use berth_sdk::Problem;
 
 use crate::schemas::{DESCRIPTION_MAX_CHARS, ItemInput, ItemPatch, NAME_MAX_CHARS};
 
+/// What the schema's `\S` calls white space: ECMA-262's `\s`, the dialect
+/// of JSON Schema patterns, which the host and every client of the OpenAPI
+/// use. A name is trimmed of exactly these, so a name the schema accepts
+/// (one with a character that is not one of them) is never trimmed to
+/// nothing. Rust's `str::trim` would differ by two: it takes U+0085 and
+/// leaves U+FEFF.
+fn is_schema_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | ' '
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+            | '\u{feff}'
+    )
+}
+
 /// Checks every rule of a full item; trims the name.
 pub fn validate(mut input: ItemInput) -> Result<ItemInput, Problem> {
-    input.name = input.name.trim().to_string();
+    input.name = input.name.trim_matches(is_schema_space).to_string();
     if !(1..=NAME_MAX_CHARS).contains(&input.name.chars().count()) {
         let message = format!("name must be 1 to {NAME_MAX_CHARS} characters");
         return Err(Problem::validation("name", &message));
@@ -61,6 +84,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(item.name, "Widget");
+    }
+
+    #[test]
+    fn a_name_is_trimmed_of_what_the_schema_calls_white_space_and_only_that() {
+        let trimmed = |name: &str| {
+            validate(ItemInput {
+                name: name.into(),
+                ..input()
+            })
+            .map(|item| item.name)
+        };
+        let spaces = "\t\n\u{b}\u{c}\r \u{a0}\u{1680}\u{2000}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{feff}";
+        assert_eq!(trimmed(&format!("{spaces}a b{spaces}")).unwrap(), "a b");
+        assert!(spaces.chars().all(is_schema_space));
+        // Not white space to JSON Schema, so not to the service either.
+        for kept in ["\u{1e}", "\u{1c}\u{1f}", "\u{85}", "\u{200b}", "\u{180e}"] {
+            assert_eq!(trimmed(kept).unwrap(), kept, "{kept:?}");
+        }
+        assert_eq!(trimmed("\t\n\u{1e}").unwrap(), "\u{1e}");
     }
 
     #[test]

@@ -3,6 +3,14 @@
 Bodies are pydantic (1.10) models. Their schemas are what the host validates
 requests against (422 naming the field, before the service runs) and what it
 publishes in OpenAPI; pydantic checks the same rules again in the service.
+
+Patterns are the exception: JSON Schema's dialect is ECMA-262, and Python's
+`re` gives `\s`, `\d` and `\w` other characters (`\s` takes U+001C–U+001F
+and U+0085, `\d` every Unicode digit). A `constr(regex=…)` would have
+pydantic refuse what the published schema allows. Give a pattern with
+`Field(pattern=r"…")`: it goes into the schema, the host checks it, and
+pydantic does not check it again. `strip_space` trims what the schema's `\s`
+means.
 """
 
 import dataclasses
@@ -17,6 +25,21 @@ from .problem import Problem
 # The host accepts references to a schema's own definitions only as
 # `#/$defs/<name>` (and moves them into the OpenAPI components).
 _REF_TEMPLATE = "#/$defs/{model}"
+
+
+#: White space as JSON Schema patterns mean it (ECMA-262's `\s`: its
+#: WhiteSpace and LineTerminator), and so as the host checks `pattern`.
+WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def strip_space(text: str) -> str:
+    """`text` without JSON Schema white space at either end: a text that
+    matches the pattern `\S` is never stripped to nothing, as it can be with
+    `str.strip()`, which takes U+001C–U+001F and U+0085 too."""
+    return text.strip(WHITESPACE)
 
 
 def is_model(annotation: Any) -> bool:

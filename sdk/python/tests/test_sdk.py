@@ -1,17 +1,18 @@
 """The SDK run natively against fakes of the host's interfaces."""
 
 import json
+import unicodedata
 import unittest
 from typing import List, Optional
 
 from componentize_py_types import Err
-from pydantic import BaseModel, Extra, conint, constr
+from pydantic import BaseModel, Extra, Field, conint, constr
 from wit_world.imports import database, types
 
 from berth import (Migration, Path, Problem, Query, Request, Response, Router, Service, Setting, db,
                    log, settings)
 from berth.params import Param, convert
-from berth.schema import json_schema, parse_body
+from berth.schema import WHITESPACE, json_schema, parse_body, strip_space
 
 from fakes import FakeDatabase, FakeLog, request
 
@@ -86,6 +87,25 @@ class Schemas(unittest.TestCase):
         self.assertNotIn("definitions", schema)
         self.assertEqual(schema["properties"]["things"]["items"], {"$ref": "#/$defs/Thing"})
         self.assertEqual(schema["$defs"]["Thing"]["properties"]["note"]["type"], ["string", "null"])
+
+    def test_a_pattern_given_by_field_is_published_and_left_to_the_host(self):
+        class Named(BaseModel):
+            name: constr(strict=True, min_length=1) = Field(..., pattern=r"\S")
+
+        self.assertEqual(json_schema(Named)["properties"]["name"]["pattern"], r"\S")
+        # U+001E is not white space to JSON Schema (the host let it through);
+        # Python's `re` would say it is.
+        self.assertEqual(parse_body(Named, b'{"name": "\\t\\n\\u001e"}').name, "\t\n\x1e")
+
+    def test_white_space_is_what_json_schema_means_by_it(self):
+        self.assertEqual(strip_space(WHITESPACE + "a b" + WHITESPACE), "a b")
+        # Python's str.strip() would take the first three.
+        for kept in ["\x1c", "\x1e\x1f", "\x85", "\u200b", "\u180e"]:
+            self.assertEqual(strip_space(kept), kept)
+        self.assertEqual(strip_space("\t\n\x1e"), "\x1e")
+        # Every Unicode space separator, as ECMA-262 counts them.
+        separators = {c for c in map(chr, range(0x110000)) if unicodedata.category(c) == "Zs"}
+        self.assertEqual(set(WHITESPACE), separators | set("\t\n\v\f\r\u2028\u2029\ufeff"))
 
     def test_a_body_that_does_not_fit_names_the_field(self):
         cases = [(b'{"name": "a"}', "count"), (b'{"name": "a", "count": -1}', "count"),
