@@ -67,6 +67,8 @@ class Route:
         if len(bodies) > 1:
             raise TypeError(f"{handler.__name__}: at most one body parameter")
         self.request_model = bodies[0].annotation if bodies else None
+        if self.request_model is not None:
+            schema.check_patterns(self.request_model)
         unused = set(_TEMPLATE_PARAM.findall(path)) - {a.name for a in self.arguments}
         if unused:
             raise TypeError(f"{handler.__name__}: no parameter for {sorted(unused)} of {path}")

@@ -7,14 +7,16 @@ publishes in OpenAPI; pydantic checks the same rules again in the service.
 Patterns are the exception: JSON Schema's dialect is ECMA-262, and Python's
 `re` gives `\s`, `\d` and `\w` other characters (`\s` takes U+001C–U+001F
 and U+0085, `\d` every Unicode digit). A `constr(regex=…)` would have
-pydantic refuse what the published schema allows. Give a pattern with
-`Field(pattern=r"…")`: it goes into the schema, the host checks it, and
+pydantic refuse what the published schema allows, so a body model with one
+is refused when its route is declared (`check_patterns`). Give a pattern
+with `Field(pattern=r"…")`: it goes into the schema, the host checks it, and
 pydantic does not check it again. `strip_space` trims what the schema's `\s`
 means.
 """
 
 import dataclasses
 import json
+import re
 from typing import Any, Dict, Set, Type
 
 import pydantic
@@ -40,6 +42,36 @@ def strip_space(text: str) -> str:
     matches the pattern `\S` is never stripped to nothing, as it can be with
     `str.strip()`, which takes U+001C–U+001F and U+0085 too."""
     return text.strip(WHITESPACE)
+
+
+# `\s`, `\d`, `\w`, `\b` and their negations (not an escaped backslash
+# and a letter): where Python's `re` and ECMA-262 read a pattern otherwise.
+_DIALECT_CLASSES = re.compile(r"(?<!\\)(?:\\\\)*\\[sSdDwWbB]")
+
+
+def check_patterns(model: Type[pydantic.BaseModel]) -> None:
+    """Refuses a body model (or a model nested in it) with a
+    `constr(regex=…)` that Python's `re` reads otherwise than JSON Schema:
+    pydantic would refuse bodies the host accepted against the published
+    schema."""
+    for nested in _nested_models(model, set()):
+        for field in nested.__fields__.values():
+            for kind in _field_types(field):
+                regex = getattr(kind, "regex", None)
+                pattern = getattr(regex, "pattern", regex)
+                if isinstance(pattern, str) and _DIALECT_CLASSES.search(pattern):
+                    raise TypeError(
+                        f"{nested.__name__}.{field.name}: constr(regex={pattern!r}) would be "
+                        "checked again by pydantic with Python's re, whose \\s, \\d, \\w and \\b "
+                        "are not JSON Schema's (ECMA-262), which the host checks: give the "
+                        "pattern as Field(pattern=...) instead")
+
+
+def _field_types(field: Any):
+    yield field.type_
+    yield field.outer_type_
+    for sub in field.sub_fields or ():
+        yield from _field_types(sub)
 
 
 def is_model(annotation: Any) -> bool:

@@ -31,6 +31,14 @@ class Page(BaseModel):
     total: int
 
 
+def _takes(model):
+    """A handler whose body is `model`."""
+    def handler(body):
+        return None
+    handler.__annotations__ = {"body": model}
+    return handler
+
+
 class Params(unittest.TestCase):
     def test_integers_convert_and_their_bounds_are_described(self):
         spec = Param(20, ge=1, le=100)
@@ -96,6 +104,25 @@ class Schemas(unittest.TestCase):
         # U+001E is not white space to JSON Schema (the host let it through);
         # Python's `re` would say it is.
         self.assertEqual(parse_body(Named, b'{"name": "\\t\\n\\u001e"}').name, "\t\n\x1e")
+
+    def test_a_body_whose_regex_python_reads_otherwise_is_refused_at_declaration(self):
+        class Coded(BaseModel):
+            code: constr(regex=r"^[A-Z]{2}-[0-9]+$")
+            path: Optional[constr(regex=r"^\\s$")] = None  # a backslash, then "s"
+
+        class Tagged(BaseModel):
+            tags: List[constr(regex=r"\w+")]
+
+        class Outer(BaseModel):
+            inner: Optional[Tagged] = None
+
+        accepted = Router()
+        accepted.post("/")(_takes(Coded))
+        for model in (Tagged, Outer):
+            with self.assertRaises(TypeError) as caught:
+                Router().post("/")(_takes(model))
+            self.assertIn("Tagged.tags: constr(regex='\\\\w+')", str(caught.exception))
+            self.assertIn("Field(pattern=", str(caught.exception))
 
     def test_white_space_is_what_json_schema_means_by_it(self):
         self.assertEqual(strip_space(WHITESPACE + "a b" + WHITESPACE), "a b")
