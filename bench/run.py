@@ -267,12 +267,15 @@ class Databases:
 
 
 def start_berth(workdir, name, plugins=None, env=None, database_url=None, extra=None, binary=None):
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     data = os.path.join(workdir, f"berth-{name}")
     plugins = plugins or os.path.join(workdir, f"plugins-{name}")
     os.makedirs(plugins, exist_ok=True)
     full_env = {
         "BERTH_LISTEN": f"127.0.0.1:{port}",
+        # The operator's plane on a listener of its own (binaries from
+        # before it had one ignore this and serve it on BERTH_LISTEN).
+        "BERTH_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
         "BERTH_DATA_DIR": data,
         "BERTH_PLUGINS_DIR": plugins,
         "BERTH_ADMIN_TOKEN": TOKEN,
@@ -285,12 +288,14 @@ def start_berth(workdir, name, plugins=None, env=None, database_url=None, extra=
     server.data = data
     server.plugins = plugins
     server.wait_ready()
+    admin = f"http://127.0.0.1:{admin_port}"
+    server.admin_url = admin if http("GET", admin + "/healthz", timeout=2)[0] == 200 else server.url
     return server
 
 
 def deploy(server, name, wasm, tenant=None):
     path = f"/admin/tenants/{tenant}/services/{name}" if tenant else f"/admin/services/{name}"
-    status, body = http("PUT", server.url + path, wasm, {"authorization": f"Bearer {TOKEN}"}, timeout=120)
+    status, body = http("PUT", server.admin_url + path, wasm, {"authorization": f"Bearer {TOKEN}"}, timeout=120)
     if status != 200:
         raise RuntimeError(f"deploy {name} failed: {status} {body[:300]}")
 
@@ -535,8 +540,8 @@ def cold_start(workdir, settings):
                 if mode == "without cache":
                     shutil.rmtree(os.path.join(data, "cache"), ignore_errors=True)
                 port = free_port()
-                env = {"BERTH_LISTEN": f"127.0.0.1:{port}", "BERTH_DATA_DIR": data, "BERTH_PLUGINS_DIR": plugins,
-                       "BERTH_LOG": "warn"}
+                env = {"BERTH_LISTEN": f"127.0.0.1:{port}", "BERTH_ADMIN_LISTEN": f"127.0.0.1:{free_port()}",
+                       "BERTH_DATA_DIR": data, "BERTH_PLUGINS_DIR": plugins, "BERTH_LOG": "warn"}
                 started = Server(f"cold-{count}", [BERTH, "serve"], env=env, port=port)
                 timings[mode].append(started.wait_ready(f"/svc{count - 1}/x"))
                 started.stop()
@@ -601,7 +606,7 @@ def density(workdir, settings):
             server = start_berth(workdir, f"density-{name}-{count}", env={"BERTH_TENANCY": "header"})
             started = time.monotonic()
             for i in range(count):
-                status, _ = http("PUT", f"{server.url}/admin/tenants/t{i}", b"", {"authorization": f"Bearer {TOKEN}"})
+                status, _ = http("PUT", f"{server.admin_url}/admin/tenants/t{i}", b"", {"authorization": f"Bearer {TOKEN}"})
                 if status not in (200, 201):
                     raise RuntimeError(f"cannot create tenant t{i}: {status}")
                 deploy(server, name, wasm, tenant=f"t{i}")
@@ -620,7 +625,7 @@ def fairness(workdir, settings):
     server = start_berth(workdir, "fairness", env={"BERTH_TENANCY": "header"})
     try:
         for tenant in ("flood", "quiet"):
-            status, _ = http("PUT", f"{server.url}/admin/tenants/{tenant}", b"", {"authorization": f"Bearer {TOKEN}"})
+            status, _ = http("PUT", f"{server.admin_url}/admin/tenants/{tenant}", b"", {"authorization": f"Bearer {TOKEN}"})
             if status not in (200, 201):
                 raise RuntimeError(f"cannot create tenant {tenant}: {status}")
             deploy(server, "items", component("items"), tenant=tenant)

@@ -17,23 +17,26 @@ use crate::capabilities::database::Namespaces;
 use crate::capabilities::database::postgres::Provisioner;
 use crate::capabilities::database::sqlite::{self, SqliteStore};
 use crate::config::tenancy::Tenancy;
-use crate::config::{Secret, Settings};
+use crate::config::{AdminListen, Settings};
 use crate::db::{HostDb, HostPool};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, ClearSiteData, Plane};
 use crate::registry::{self, ArtifactStore, LoadSummary, Registry, RegistryParts};
 use crate::runtime::{Runtime, RuntimeOptions};
 
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    /// The operator's own listener; `None` when the plane shares the
+    /// public one.
+    admin_listener: Option<TcpListener>,
+    admin_address: SocketAddr,
     registry: Arc<Registry>,
     host_db: HostDb,
     namespaces: Arc<Namespaces>,
-    admin_token: Option<Secret>,
+    plane: Plane,
     tenancy: Tenancy,
     preview: bool,
     max_body_bytes: usize,
-    max_component_bytes: usize,
     clients: http::server::ClientLimits,
     shutdown: CancellationToken,
     loaded: LoadSummary,
@@ -77,6 +80,16 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
+        let admin_listener = match settings.admin_listen {
+            AdminListen::Own(at) => Some(TcpListener::bind(at).await.with_context(|| {
+                format!("cannot listen on {at} for the operator's plane (BERTH_ADMIN_LISTEN)")
+            })?),
+            AdminListen::Shared => None,
+        };
+        let admin_address = match &admin_listener {
+            Some(listener) => listener.local_addr()?,
+            None => address,
+        };
         let shutdown = CancellationToken::new();
         let loaded = registry
             .load(&settings.plugins_dir)
@@ -101,30 +114,49 @@ impl Application {
             logs_of.logs().close();
         });
 
+        if admin_listener.is_none() {
+            tracing::warn!(
+                "the operator's plane (admin API, /console, /metrics) shares the public listener, and so one origin with every service's pages and scripts: keep this to deployments whose services are all trusted"
+            );
+        }
         tracing::info!(
-            %address, restored = ?loaded.restored, deployed = ?loaded.deployed,
+            %address, %admin_address, restored = ?loaded.restored, deployed = ?loaded.deployed,
             refused = loaded.refused.len(), admin_api = settings.admin_token.is_some(),
             pooling = registry.runtime().pooling(), "berth is listening"
         );
+        let plane = Plane {
+            admin_token: settings.admin_token.clone(),
+            tenant_tokens: settings.policy.operator_tokens(),
+            max_component_bytes: settings.max_component_bytes,
+            hosts: settings.admin_hosts.clone(),
+        };
         Ok(Application {
             listener,
             address,
+            admin_listener,
+            admin_address,
             registry,
             host_db,
             namespaces,
-            admin_token: settings.admin_token.clone(),
+            plane,
             tenancy: settings.tenancy.clone(),
             preview: settings.preview_header,
             max_body_bytes: settings.max_body_bytes,
-            max_component_bytes: settings.max_component_bytes,
             clients: settings.clients,
             shutdown,
             loaded,
         })
     }
 
+    /// The public listener's address: services, `/docs`, the probes.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the operator's plane is served: its own listener's address,
+    /// or the public one when they are shared.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
     }
 
     pub fn registry(&self) -> Arc<Registry> {
@@ -144,20 +176,37 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then closes the
     /// databases.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let router = http::router(
-            AppState {
-                registry: self.registry.clone(),
-                host_db: self.host_db.clone(),
-                tenancy: self.tenancy.clone(),
-                max_body_bytes: self.max_body_bytes,
-                body_timeout: self.clients.body_timeout,
-                body_budget: AppState::body_budget(self.clients.max_buffered_body_bytes),
-                preview: self.preview,
+        let state = AppState {
+            registry: self.registry.clone(),
+            host_db: self.host_db.clone(),
+            tenancy: self.tenancy.clone(),
+            max_body_bytes: self.max_body_bytes,
+            body_timeout: self.clients.body_timeout,
+            body_budget: AppState::body_budget(self.clients.max_buffered_body_bytes),
+            preview: self.preview,
+            clear_site_data: match (&self.tenancy, &self.admin_listener) {
+                (_, None) | (Tenancy::Header(_) | Tenancy::Path, _) => ClearSiteData::Drop,
+                (Tenancy::Subdomain(_), Some(_)) => ClearSiteData::WithoutCookies,
+                (Tenancy::Off, Some(_)) => ClearSiteData::Pass,
             },
-            self.admin_token.as_ref(),
-            self.max_component_bytes,
-        );
-        http::server::serve(self.listener, router, self.clients, self.shutdown.clone()).await;
+        };
+        match self.admin_listener {
+            // Each listener has connection limits of its own: no flood of
+            // the services' clients keeps the operator out.
+            Some(admin_listener) => {
+                let admin = self.plane.own_router(state.clone());
+                let public = http::router(state, None);
+                tokio::join!(
+                    http::server::serve(self.listener, public, self.clients, self.shutdown.clone()),
+                    http::server::serve(admin_listener, admin, self.clients, self.shutdown.clone()),
+                );
+            }
+            None => {
+                let public = http::router(state, Some(&self.plane));
+                http::server::serve(self.listener, public, self.clients, self.shutdown.clone())
+                    .await;
+            }
+        }
         self.namespaces.close().await;
         self.host_db.close().await;
         tracing::info!("berth stopped");

@@ -101,6 +101,14 @@ pub struct DevArgs {
     /// The service.
     #[arg(default_value = ".")]
     pub path: PathBuf,
+    /// Base URL of the berth's public listener, where the service answers
+    /// (and where a berth this command starts listens).
+    #[arg(
+        long,
+        env = "BERTH_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -108,8 +116,8 @@ pub struct DevArgs {
 /// Where the admin API is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
-    /// Base URL of a running berth.
-    #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+    /// Base URL of a running berth's operator listener (its admin API).
+    #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:9090")]
     pub url: String,
     /// The admin token the server was started with.
     #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
@@ -154,6 +162,10 @@ pub struct CanaryArgs {
     /// How many times the live p99 its p99 may be [default: 2].
     #[arg(long, requires = "canary", value_name = "FACTOR")]
     pub latency_margin: Option<f64>,
+    /// How sure the judge must be that it is worse before it aborts it,
+    /// 0.5–0.999999 [default: 0.999].
+    #[arg(long, requires = "canary", value_name = "LEVEL")]
+    pub confidence: Option<f64>,
     /// Promote it by itself after this long if healthy, e.g. 10m.
     #[arg(long, requires = "canary", value_parser = humantime::parse_duration)]
     pub bake: Option<std::time::Duration>,
@@ -173,6 +185,7 @@ impl CanaryArgs {
             ("min_requests", self.min_requests.map(|n| n.to_string())),
             ("error_margin", self.error_margin.map(|n| n.to_string())),
             ("latency_margin", self.latency_margin.map(|n| n.to_string())),
+            ("confidence", self.confidence.map(|n| n.to_string())),
             ("bake_ms", self.bake.as_ref().map(ms)),
         ];
         query.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
@@ -213,6 +226,20 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Where the operator's plane (admin API, /console, /metrics) listens:
+    /// IP:PORT, or `shared` to serve it on the public listener beside the
+    /// services (one origin with their code) [default: 127.0.0.1:9090].
+    #[arg(long, env = "BERTH_ADMIN_LISTEN", value_name = "IP:PORT|shared")]
+    pub admin_listen: Option<String>,
+    /// Host names the operator's listener answers to besides IP literals and
+    /// localhost, comma-separated (a reverse proxy's name for it).
+    #[arg(
+        long,
+        env = "BERTH_ADMIN_HOSTS",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub admin_hosts: Option<Vec<String>>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -282,6 +309,8 @@ impl ServeArgs {
             database_url: self.database_url.clone(),
             plugins_dir: self.plugins_dir.clone(),
             admin_token: self.admin_token.clone(),
+            admin_listen: self.admin_listen.clone(),
+            admin_hosts: self.admin_hosts.clone(),
             log: self.log.clone(),
             log_format: self.log_format,
             preview_header: self.preview_header,

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         })),
         Command::Build(args) => report(build_all(&args.path)),
         Command::Dev(args) => {
-            report(author::dev::run(&args.path, &args.admin).map(|()| String::new()))
+            report(author::dev::run(&args.path, &args.public_url, &args.admin).map(|()| String::new()))
         }
     }
 }

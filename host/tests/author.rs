@@ -173,6 +173,8 @@ async fn dev_deploys_each_save_and_keeps_the_last_good_version_without_a_failed_
         "dev",
         &dir.display().to_string(),
         "--url",
+        &app.admin_url(""),
+        "--public-url",
         &app.url(""),
         "--token",
         ADMIN_TOKEN,

@@ -36,7 +36,7 @@ def console(berth, components, out, browser, requested_elsewhere):
 
     # The API the page reads refuses a wrong token, and says nothing.
     for token in [None, "wrong-token-0123456789"]:
-        status, body, headers = fetch(berth.url + "/admin/tenants", token)
+        status, body, headers = fetch(berth.admin_url + "/admin/tenants", token)
         check(status == 401 and b"hello" not in body and b"items" not in body,
               f"/admin/tenants with token {token!r} answered {status}: {body[:200]!r}")
         check(headers.get("X-Frame-Options") == "DENY", "an admin answer may be framed")
@@ -44,7 +44,7 @@ def console(berth, components, out, browser, requested_elsewhere):
     # Page weight: the page and everything it loads.
     weight = {}
     for path in ["/console", "/console/console.js", "/console/console.css", "/console/favicon.svg"]:
-        status, body, headers = fetch(berth.url + path)
+        status, body, headers = fetch(berth.admin_url + path)
         check(status == 200, f"{path} answered {status}")
         check("frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), f"{path} may be framed")
         weight[path] = len(body)
@@ -67,7 +67,7 @@ def console(berth, components, out, browser, requested_elsewhere):
     try:
         screen(1280, 1000)
         started = time.monotonic()
-        driver.get(berth.url + "/console")
+        driver.get(berth.admin_url + "/console")
         token = wait.until(lambda d: d.find_element(By.ID, "token") if d.find_element(By.ID, "token").is_displayed() else None)
         visible = time.monotonic() - started
         paint = driver.execute_script(

@@ -10,11 +10,15 @@ the example services of every language (Rust, Python, JavaScript):
   uploads `hello` 2.0.0 and sees it live, rolls it back by keyboard and sees
   1.0.0 again, and watches a request appear in the live log; screenshots at
   1280 and 390 px wide;
+- `takeover`: a tenant's service serves a service worker meant to take
+  over the console and steal the operator's token (`takeover.py`), in every
+  tenancy mode, with the operator's plane on its own listener and on the
+  public one: the token never reaches the service;
 - `schemathesis`: `schemathesis run /openapi.json --checks all` must find
   no failure.
 
     python3 tests/web/run.py --berth target/debug/berth \
-        --components target/components [--only docs,console,schemathesis]
+        --components target/components [--only docs,console,takeover,schemathesis]
 
 `cargo xtask test` runs it (in a venv with the pinned tools) after the
 Rust tests. Screenshots and reports go under target/web/.
@@ -52,32 +56,43 @@ def free_port():
 ADMIN_TOKEN = "web-check-admin-token-" + os.urandom(8).hex()
 
 
-def get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def get(url, headers=None, timeout=5):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()
 
 
 class Berth:
-    """berth on a free port, with a fresh data dir and the services above."""
+    """berth on free ports (its services' and its operator's), with a fresh
+    data dir and `services`; `config` is a berth.toml, `shared` puts the
+    operator's plane on the public listener."""
 
-    def __init__(self, binary, components, out):
+    def __init__(self, binary, components, out, services=SERVICES, config="", shared=False, log="berth.log"):
         self.dir = tempfile.mkdtemp(prefix="berth-web-")
         plugins = os.path.join(self.dir, "plugins")
         os.makedirs(plugins)
-        for file, _ in SERVICES:
+        for file, _ in services:
             shutil.copy(os.path.join(components, file), os.path.join(plugins, os.path.basename(file)))
         self.url = f"http://127.0.0.1:{free_port()}"
+        self.admin_url = self.url if shared else f"http://127.0.0.1:{free_port()}"
         self.token = ADMIN_TOKEN
         env = dict(os.environ, BERTH_LISTEN=self.url[len("http://"):], BERTH_DATA_DIR=os.path.join(self.dir, "data"),
-                   BERTH_PLUGINS_DIR=plugins, BERTH_LOG="warn", BERTH_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.log = open(os.path.join(out, "berth.log"), "w")
+                   BERTH_PLUGINS_DIR=plugins, BERTH_LOG="warn", BERTH_ADMIN_TOKEN=ADMIN_TOKEN,
+                   BERTH_ADMIN_LISTEN="shared" if shared else self.admin_url[len("http://"):])
+        env.pop("BERTH_CONFIG", None)
+        if config:
+            path = os.path.join(self.dir, "berth.toml")
+            with open(path, "w") as file:
+                file.write(config)
+            env["BERTH_CONFIG"] = path
+        self.log = open(os.path.join(out, log), "w")
         self.process = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while True:
             try:
-                status, body = get(self.url + "/openapi.json")
-                paths = json.loads(body)["paths"]
-                if status == 200 and all(any(p.startswith(base) for p in paths) for _, base in SERVICES):
+                status, body = get(self.admin_url + "/admin/services", {"Authorization": "Bearer " + ADMIN_TOKEN})
+                names = {s["name"] for s in json.loads(body)["services"]}
+                if status == 200 and all(os.path.basename(f)[:-len(".wasm")] in names for f, _ in services):
                     return
             except OSError:
                 pass
@@ -96,19 +111,22 @@ class Berth:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def browser():
-    """Headless Chromium that can resolve no host but 127.0.0.1."""
+def browser(extra_args=()):
+    """Headless Chromium that can resolve no host but 127.0.0.1 (or what
+    `extra_args`' own `--host-resolver-rules` say)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,2000", "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     # Every other host fails to resolve: a page that needs a
-                     # CDN renders nothing here.
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]:
+    arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,2000", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+    if not any(a.startswith("--host-resolver-rules") for a in extra_args):
+        # Every other host fails to resolve: a page that needs a CDN
+        # renders nothing here.
+        arguments.append("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
+    for argument in arguments + list(extra_args):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
@@ -122,7 +140,8 @@ def requested_elsewhere(driver, berth):
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             requested.add(message["params"]["request"]["url"])
-    return requested, sorted(u for u in requested if not u.startswith(berth.url) and not u.startswith("data:"))
+    return requested, sorted(u for u in requested
+                             if not u.startswith((berth.url, berth.admin_url, "data:")))
 
 
 def docs(berth, out):
@@ -182,7 +201,7 @@ def main():
     parser.add_argument("--berth", default=os.path.join(ROOT, "target", "debug", "berth"))
     parser.add_argument("--components", default=os.path.join(ROOT, "target", "components"))
     parser.add_argument("--out", default=os.path.join(ROOT, "target", "web"))
-    parser.add_argument("--only", default="docs,console,schemathesis")
+    parser.add_argument("--only", default="docs,console,takeover,schemathesis")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     tools = os.path.dirname(sys.executable)
@@ -199,6 +218,9 @@ def main():
             problems += schemathesis(berth, args.out, tools)
     finally:
         berth.stop()
+    if "takeover" in only:
+        from takeover import takeover
+        problems += takeover(Berth, args.berth, args.components, args.out, browser)
     for problem in problems:
         print("FAILED:", problem)
     return 1 if problems else 0

@@ -55,6 +55,7 @@ const TEST_COMPONENTS: &[&str] = &[
     "hostile-pragma-migration",
     "hostile-recursive-schema",
     "proxy",
+    "sw-thief",
     "wasi-hello",
 ];
 /// Where the PostgreSQL pass connects unless BERTH_TEST_POSTGRES_URL says.

@@ -1,5 +1,6 @@
 //! `berth dev [path]`: builds the service, deploys it into a berth (the one
-//! at `--url`, or one it starts itself when none answers there), then
+//! whose operator listener is at `--url`, or one it starts itself when none
+//! answers there, serving at `--public-url`), then
 //! watches the source and rebuilds and hot-deploys on every save. berth
 //! never restarts: each version replaces the last in process, without a
 //! failed request. A build that fails prints the tools' errors and leaves
@@ -38,7 +39,7 @@ impl Drop for OwnBerth {
     }
 }
 
-pub fn run(dir: &Path, admin: &AdminArgs) -> Result<(), String> {
+pub fn run(dir: &Path, public_url: &str, admin: &AdminArgs) -> Result<(), String> {
     let lang = Lang::of(dir).ok_or_else(|| {
         format!(
             "{} is not a service (no Cargo.toml, app.py, or package.json with src/index.js)",
@@ -53,8 +54,9 @@ pub fn run(dir: &Path, admin: &AdminArgs) -> Result<(), String> {
     let _own = if runtime.block_on(ready(&admin.url)) {
         None
     } else {
-        Some(start_berth(dir, &mut admin, &runtime)?)
+        Some(start_berth(dir, public_url, &mut admin, &runtime)?)
     };
+    let public_url = public_url.trim_end_matches('/');
     let client = AdminClient::new(&admin).map_err(|e| e.to_string())?;
     let out = output_of(dir);
     let name = out
@@ -64,7 +66,7 @@ pub fn run(dir: &Path, admin: &AdminArgs) -> Result<(), String> {
     println!(
         "berth dev: watching {} ({lang:?}); the service will be at {}/{name}",
         dir.display(),
-        admin.url
+        public_url
     );
     let deploy = |reason: &str| {
         println!("berth dev: building ({reason})");
@@ -79,7 +81,7 @@ pub fn run(dir: &Path, admin: &AdminArgs) -> Result<(), String> {
                         "berth dev: {report}: built in {:.1} s, deployed in {} ms; live at {}/{name}",
                         took.as_secs_f64(),
                         started.elapsed().as_millis(),
-                        admin.url
+                        public_url
                     ),
                     Err(error) => println!(
                         "berth dev: deploy refused, the last good version keeps serving: {error}"
@@ -148,24 +150,25 @@ async fn ready(url: &str) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-/// Starts `berth serve` on the address of `admin.url`, with its data under
-/// `<dir>/.berth-dev` and an admin token of its own (unless one is given).
+/// The `IP:port` of an `http://` URL, for a berth this command starts.
+fn listen_address(url: &str) -> Result<String, String> {
+    url.strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/').to_string())
+        .ok_or_else(|| format!("berth dev starts a berth only on an http:// URL, not {url}"))
+}
+
+/// Starts `berth serve` with its services at `public_url` and its operator
+/// listener at `admin.url`, its data under `<dir>/.berth-dev` and an admin
+/// token of its own (unless one is given). The token goes in the child's
+/// environment, never its arguments, which any local user can read.
 fn start_berth(
     dir: &Path,
+    public_url: &str,
     admin: &mut AdminArgs,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<OwnBerth, String> {
-    let listen = admin
-        .url
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            format!(
-                "berth dev starts a berth only on an http:// URL, not {}",
-                admin.url
-            )
-        })?
-        .trim_end_matches('/')
-        .to_string();
+    let listen = listen_address(public_url)?;
+    let admin_listen = listen_address(&admin.url)?;
     let token = admin
         .token
         .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
@@ -186,18 +189,21 @@ fn start_berth(
     }
     let child = command
         .arg("serve")
-        .args(["--listen", &listen, "--admin-token", &token])
+        .args(["--listen", &listen, "--admin-listen", &admin_listen])
+        .env("BERTH_ADMIN_TOKEN", &token)
         .arg("--data-dir")
         .arg(&data)
         .arg("--plugins-dir")
         .arg(data.join("plugins"))
         .env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_LISTEN")
+        .env_remove("BERTH_ADMIN_LISTEN")
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start berth: {e}"))?;
     let own = OwnBerth(child);
     println!(
-        "berth dev: no berth answered at {}; started one (data in {})",
+        "berth dev: no berth answered at {}; started one serving at {public_url} (data in {})",
         admin.url,
         data.display()
     );

@@ -20,6 +20,11 @@ pub struct Layer {
     pub database_url: Option<String>,
     pub plugins_dir: Option<PathBuf>,
     pub admin_token: Option<String>,
+    /// Where the operator's plane listens: `IP:port`, or `shared`.
+    pub admin_listen: Option<String>,
+    /// Host names the operator's listener answers to, besides IP literals
+    /// and `localhost`.
+    pub admin_hosts: Option<Vec<String>>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
     /// Honour `x-berth-version` (preview a live or canary version).
@@ -154,6 +159,8 @@ impl Layer {
             database_url: top.database_url.or(self.database_url),
             plugins_dir: top.plugins_dir.or(self.plugins_dir),
             admin_token: top.admin_token.or(self.admin_token),
+            admin_listen: top.admin_listen.or(self.admin_listen),
+            admin_hosts: top.admin_hosts.or(self.admin_hosts),
             log: top.log.or(self.log),
             log_format: top.log_format.or(self.log_format),
             preview_header: top.preview_header.or(self.preview_header),

@@ -12,6 +12,7 @@ pub mod components;
 pub mod layer;
 pub mod limits;
 pub mod names;
+pub mod plane;
 pub mod policy;
 mod reuse;
 pub mod tenancy;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use layer::{Layer, LimitsLayer, RuntimeLayer, ServerLimitsLayer};
+pub use plane::{AdminHosts, AdminListen};
 use policy::Policy;
 pub use policy::Reuse;
 use tenancy::Tenancy;
@@ -110,6 +112,10 @@ pub struct Settings {
     pub database_url: String,
     pub plugins_dir: PathBuf,
     pub admin_token: Option<Secret>,
+    /// Where the operator's plane (admin API, console, metrics) listens.
+    pub admin_listen: AdminListen,
+    /// Host names the operator's own listener answers to.
+    pub admin_hosts: AdminHosts,
     pub log: String,
     pub log_format: LogFormat,
     /// Whether `x-berth-version` previews a version (off by default).
@@ -159,6 +165,8 @@ impl Layer {
                 format!("`{listen_text}` is not an IP:port address ({e})"),
             )
         })?;
+        let admin_listen = AdminListen::resolve(self.admin_listen, listen)?;
+        let admin_hosts = AdminHosts::resolve(self.admin_hosts)?;
         let data_dir = self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data dir (BERTH_DATA_DIR)", "it is empty"));
@@ -283,6 +291,8 @@ impl Layer {
             database_url,
             plugins_dir,
             admin_token,
+            admin_listen,
+            admin_hosts,
             log: self.log.unwrap_or_else(|| "info".into()),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             preview_header: self.preview_header.unwrap_or(false),

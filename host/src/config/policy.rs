@@ -31,6 +31,9 @@ pub struct ServiceLayer {
     /// Drop `Set-Cookie` from the service's responses (tenants that share
     /// an origin, in header or path tenancy, share its cookies).
     pub strip_set_cookie: Option<bool>,
+    /// Serve service worker scripts (requests with `Service-Worker:
+    /// script`), each within the service's own paths [default: false].
+    pub allow_service_workers: Option<bool>,
     /// For a standard `wasi:http` component: its routes (see
     /// [`super::components`]).
     pub routes: Option<Vec<String>>,
@@ -54,6 +57,7 @@ impl ServiceLayer {
             limits: self.limits.overlay(top.limits),
             allowed_outbound_hosts: top.allowed_outbound_hosts.or(self.allowed_outbound_hosts),
             strip_set_cookie: top.strip_set_cookie.or(self.strip_set_cookie),
+            allow_service_workers: top.allow_service_workers.or(self.allow_service_workers),
             routes: top.routes.or(self.routes),
             openapi: top.openapi.or(self.openapi),
             reuse_instances: top.reuse_instances.or(self.reuse_instances),
@@ -111,6 +115,7 @@ pub struct DeploymentConfig {
     pub limits: Limits,
     pub outbound: AllowList,
     pub strip_set_cookie: bool,
+    pub allow_service_workers: bool,
     /// What a standard `wasi:http` component deployed under this name
     /// serves.
     pub component: ComponentConfig,
@@ -195,11 +200,27 @@ impl Policy {
             .collect()
     }
 
-    /// Refuses a tenant's token that is the admin token: it would make
-    /// its holder the admin. (Each tenant's own token is checked when the
-    /// policy is built.)
+    /// Refuses a tenant's token that is the admin token (it would make its
+    /// holder the admin), and tenants' tokens with no admin token: the
+    /// admin API is then off, and they would silently do nothing. (Each
+    /// tenant's own token is checked when the policy is built.)
     pub fn check_operator_tokens(&self, admin: Option<&Secret>) -> Result<(), SettingsError> {
-        let Some(admin) = admin else { return Ok(()) };
+        let Some(admin) = admin else {
+            let tenants: Vec<String> = self.operator_tokens().into_iter().map(|(t, _)| t).collect();
+            if tenants.is_empty() {
+                return Ok(());
+            }
+            return Err(invalid(
+                "tenants.<name>.admin_token",
+                format!(
+                    "{} an operator token, but the admin API is off (no admin token, BERTH_ADMIN_TOKEN): set one, or remove the tenants' tokens",
+                    match tenants.as_slice() {
+                        [one] => format!("tenant {one} has"),
+                        many => format!("tenants {} have", many.join(", ")),
+                    }
+                ),
+            ));
+        };
         if self
             .operator_tokens()
             .iter()
@@ -293,6 +314,7 @@ impl Policy {
             limits: limits.resolve()?,
             outbound,
             strip_set_cookie: service_layer.strip_set_cookie.unwrap_or(false),
+            allow_service_workers: service_layer.allow_service_workers.unwrap_or(false),
             component: ComponentConfig::resolve(
                 service_layer.routes.as_deref(),
                 service_layer.openapi.as_ref(),
@@ -414,6 +436,23 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().contains("max_rows"), "{err}");
+    }
+
+    #[test]
+    fn tenants_tokens_without_an_admin_token_are_refused_not_ignored() {
+        let toml = "[tenants.acme]\nadmin_token = \"acme-operator-token-0123\"";
+        let err = Layer::from_toml(toml).unwrap().resolve().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("tenant acme has an operator token"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("admin API is off"), "{err}");
+        let with_admin = Layer {
+            admin_token: Some("the-admin-token-0123456789".into()),
+            ..Layer::from_toml(toml).unwrap()
+        };
+        assert!(with_admin.resolve().is_ok());
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! `/console`: the operators' web page, served only with the admin API.
-//! The page and its assets are static, hold no data and need no token; all
-//! they show comes from the admin API, which the page calls with the token
-//! the operator enters, sent as an `Authorization` header and kept in the
-//! tab's `sessionStorage` (never a URL, never a cookie, never readable by
-//! another origin). Plain HTML, CSS and JavaScript written for berth: no
-//! framework, nothing from another origin.
+//! `/console`: the operators' web page, served only with the admin API, on
+//! the operator's listener (see `plane`). The page and its assets are
+//! static, hold no data and need no token; all they show comes from the
+//! admin API, which the page calls with the token the operator enters, sent
+//! as an `Authorization` header and kept in the page's memory only (never
+//! a URL, a cookie or browser storage). Plain HTML, CSS and JavaScript
+//! written for berth: no framework, nothing from another origin.
 
 use axum::extract::Path;
 use axum::response::Response;

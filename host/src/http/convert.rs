@@ -91,10 +91,56 @@ fn final_status(status: u16) -> Result<StatusCode, ApiError> {
     }
 }
 
+/// The response headers a service may not send, besides the connection's.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropped {
+    /// `Set-Cookie` (the deployment's `strip_set_cookie`).
+    pub set_cookie: bool,
+    /// What of `Clear-Site-Data` passes.
+    pub clear_site_data: ClearSiteData,
+}
+
+/// How much of `Clear-Site-Data` a service may send. The header acts on a
+/// whole origin, and its `"cookies"` on every origin of the site (the
+/// registrable domain): another tenant's, under subdomain tenancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearSiteData {
+    /// The origin is the tenant's own and so is the site.
+    Pass,
+    /// The origin is the tenant's own but the site is shared: all but
+    /// `"cookies"` (and `"*"`, which includes them).
+    WithoutCookies,
+    /// The origin is shared with other tenants (header and path tenancy) or
+    /// with the operator's plane (`admin_listen = "shared"`): none of it.
+    Drop,
+}
+
+impl ClearSiteData {
+    /// The header as it may pass, if any of it may.
+    fn filter(self, value: HeaderValue) -> Option<HeaderValue> {
+        match self {
+            ClearSiteData::Pass => Some(value),
+            ClearSiteData::Drop => None,
+            ClearSiteData::WithoutCookies => {
+                let kept: Vec<&str> = value
+                    .to_str()
+                    .ok()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|d| !matches!(d.trim_matches('"'), "cookies" | "*") && !d.is_empty())
+                    .collect();
+                (!kept.is_empty())
+                    .then(|| HeaderValue::from_str(&kept.join(", ")).ok())
+                    .flatten()
+            }
+        }
+    }
+}
+
 pub fn build_response(
     response: bindings::Response,
     head: bool,
-    strip_set_cookie: bool,
+    dropped: Dropped,
 ) -> Result<Response, ApiError> {
     let mut builder = http::Response::builder().status(final_status(response.status)?);
     for (name, value) in &response.headers {
@@ -102,7 +148,7 @@ pub fn build_response(
         let value = HeaderValue::from_str(value);
         match (name, value) {
             (Ok(name), Ok(value)) => {
-                if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {
+                if let Some((name, value)) = passed_on(name, value, dropped) {
                     builder = builder.header(name, value);
                 }
             }
@@ -115,19 +161,25 @@ pub fn build_response(
     with_body(builder, Bytes::from(response.body), head)
 }
 
-/// A header of the service's response, unless the host owns it or the
-/// deployment drops it. `Service-Worker-Allowed` is never passed on: a
-/// service's worker stays within the service's own paths, and cannot
-/// control `/console` or another service on the same origin.
+/// A header of the service's response, unless the host owns it or drops
+/// it. `Service-Worker-Allowed` is never passed on: a worker's scope stays
+/// within the directory of its script, which `dispatch` keeps below the
+/// service's mount point, so it cannot control another service's pages.
 fn passed_on(
     name: HeaderName,
     value: HeaderValue,
-    strip_set_cookie: bool,
+    dropped: Dropped,
 ) -> Option<(HeaderName, HeaderValue)> {
-    let dropped = CONNECTION_HEADERS.contains(&name.as_str())
+    let drop = CONNECTION_HEADERS.contains(&name.as_str())
         || name.as_str() == "service-worker-allowed"
-        || (strip_set_cookie && name == header::SET_COOKIE);
-    (!dropped).then_some((name, value))
+        || (dropped.set_cookie && name == header::SET_COOKIE);
+    if drop {
+        return None;
+    }
+    if name.as_str() == "clear-site-data" {
+        return Some((name, dropped.clear_site_data.filter(value)?));
+    }
+    Some((name, value))
 }
 
 fn with_body(
@@ -222,7 +274,7 @@ pub fn proxy_request(parts: &Parts, prefix: &str, path: &str, body: Bytes) -> ht
 pub fn proxy_response(
     response: http::Response<Bytes>,
     head: bool,
-    strip_set_cookie: bool,
+    dropped: Dropped,
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
     let mut builder = http::Response::builder().status(final_status(parts.status.as_u16())?);
@@ -234,9 +286,36 @@ pub fn proxy_response(
             continue;
         };
         last = Some(name.clone());
-        if let Some((name, value)) = passed_on(name, value, strip_set_cookie) {
+        if let Some((name, value)) = passed_on(name, value, dropped) {
             builder = builder.header(name, value);
         }
     }
     with_body(builder, body, head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_site_data_loses_what_would_reach_other_tenants() {
+        let value = HeaderValue::from_static("\"cache\", \"cookies\", \"storage\"");
+        assert_eq!(
+            ClearSiteData::Pass.filter(value.clone()),
+            Some(value.clone())
+        );
+        assert_eq!(ClearSiteData::Drop.filter(value.clone()), None);
+        assert_eq!(
+            ClearSiteData::WithoutCookies.filter(value),
+            Some(HeaderValue::from_static("\"cache\", \"storage\""))
+        );
+        for only_cookies in ["\"cookies\"", "\"*\"", " \"cookies\" , \"*\""] {
+            let value = HeaderValue::from_static(only_cookies);
+            assert_eq!(
+                ClearSiteData::WithoutCookies.filter(value),
+                None,
+                "{only_cookies}"
+            );
+        }
+    }
 }

@@ -17,13 +17,14 @@ use http::{Method, StatusCode};
 use super::AppState;
 use super::body::{RETRY_AFTER, read_body, reserve_body};
 use super::convert::{
-    Fields, build_response, problem_error, proxy_request, proxy_response, wit_request,
+    Dropped, Fields, build_response, problem_error, proxy_request, proxy_response, wit_request,
 };
 use super::error::ApiError;
+use super::validate::validate;
 use crate::admission::{Gates, RefusedAt};
 use crate::capabilities::log::clip_to;
 use crate::logs::{Level, Origin, ServiceLog};
-use crate::registry::{Deployment, MAX_PROBLEMS, Target};
+use crate::registry::{Deployment, Target};
 use crate::rollout::{self, Side, Watch};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
@@ -117,6 +118,7 @@ async fn route(
         Lookup::NotFound => return Err(ApiError::NotFound(parts.uri.path().to_string())),
     };
     drop(snapshot);
+    let refused = service_worker_refused(&parts.headers, &target.deployment, path);
     *counted_by = Counted::Route {
         metrics: target.metrics.clone(),
         deployment: target.deployment.clone(),
@@ -125,6 +127,9 @@ async fn route(
     };
     span.record("service", target.deployment.name.as_str());
     span.record("route", target.route.path.as_str());
+    if let Some(refused) = refused {
+        return Err(refused);
+    }
 
     // The body first, whole and in time: a slow client holds no slot of
     // the service while it sends. What all requests hold in bodies at once
@@ -141,9 +146,17 @@ async fn route(
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    validate(&target, &params, &query, &body).await?;
-
     let deployment = &target.deployment;
+    let queue_timeout = deployment.limits.queue_timeout;
+    validate(
+        &target.route,
+        &tenant_name,
+        (&params, &query),
+        &body,
+        queue_timeout,
+    )
+    .await?;
+
     let gates = Gates {
         service: &deployment.service_gate,
         tenant: &deployment.tenant_gate,
@@ -170,37 +183,6 @@ async fn route(
     call(state, &target, &parts, (path, params, query), body).await
 }
 
-/// The declared parameters, then the body against the route's schema:
-/// every problem of both in one 422, before anything is instantiated.
-async fn validate(
-    target: &Target,
-    params: &[(String, String)],
-    query: &[(String, String)],
-    body: &Bytes,
-) -> Result<(), ApiError> {
-    let route = &target.route;
-    let mut problems = route.params.check(params, query);
-    if let Some(schema) = &route.request_schema {
-        let checked = if schema.is_heavy(body.len()) {
-            // Bounded (see `schema_cost`), but long enough not to hold a
-            // thread that serves requests.
-            let (schema, body) = (schema.clone(), body.clone());
-            tokio::task::spawn_blocking(move || schema.check(&body))
-                .await
-                .map_err(|_| ApiError::Internal)?
-        } else {
-            schema.check(body)
-        };
-        problems.extend(checked.err().unwrap_or_default());
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        problems.truncate(MAX_PROBLEMS);
-        Err(ApiError::Validation(problems))
-    }
-}
-
 async fn call(
     state: &AppState,
     target: &Target,
@@ -211,7 +193,11 @@ async fn call(
     let deployment = &target.deployment;
     let runtime = state.registry.runtime();
     let max_response_bytes = deployment.limits.max_response_bytes;
-    let (head, strip) = (parts.method == Method::HEAD, deployment.strip_set_cookie);
+    let head = parts.method == Method::HEAD;
+    let strip = Dropped {
+        set_cookie: deployment.strip_set_cookie,
+        clear_site_data: state.clear_site_data,
+    };
     // A full pool with warm instances idle in it: they never cost a request
     // its instance, so they go and the call is tried once more.
     let retry =
@@ -290,6 +276,33 @@ async fn call(
             ApiError::ServiceFailed
         }
     })
+}
+
+/// A browser fetching a service worker's script says so
+/// (`Service-Worker: script`); a worker controls every page of its origin
+/// under its scope, at most the directory of its script. Such a request is
+/// refused unless the deployment allows service workers, and then unless
+/// the script lies below the service's mount point (`/evil/sw.js`, never
+/// `/evil`, whose directory is `/`; never anything of a service mounted at
+/// `/`): one service's worker never controls another's pages, nor,
+/// sharing the listener, the console.
+fn service_worker_refused(
+    headers: &http::HeaderMap,
+    deployment: &Deployment,
+    path: &str,
+) -> Option<ApiError> {
+    headers.get("service-worker")?;
+    // A service mounted at `/` has no directory of its own to scope to.
+    let mount = deployment.prefix.trim_end_matches('/');
+    let below_mount = !mount.is_empty()
+        && path
+            .strip_prefix(mount)
+            .is_some_and(|rest| rest.starts_with('/'));
+    if deployment.allow_service_workers && below_mount {
+        return None;
+    }
+    tracing::warn!(service = %deployment.name, "refused a service worker script");
+    Some(ApiError::ServiceWorkerRefused)
 }
 
 fn request_id(headers: &http::HeaderMap) -> &str {

@@ -55,6 +55,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    #[error("this listener answers only to its own host names")]
+    MisdirectedHost,
+    #[error("this service does not serve service worker scripts")]
+    ServiceWorkerRefused,
     #[error("{0}")]
     TenantRequired(#[from] NoTenant),
     #[error("tenant `{0}` does not exist")]
@@ -130,7 +134,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ServiceWorkerRefused => StatusCode::FORBIDDEN,
+            ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::TenantRequired(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownTenant(_)
             | ApiError::UnknownService(_)
@@ -178,6 +183,8 @@ impl ApiError {
             ApiError::Internal => "internal_error",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::MisdirectedHost => "misdirected_request",
+            ApiError::ServiceWorkerRefused => "service_worker_refused",
             ApiError::TenantRequired(_) => "tenant_required",
             ApiError::UnknownTenant(_) => "unknown_tenant",
             ApiError::UnknownService(_) => "not_found",

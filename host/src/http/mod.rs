@@ -1,6 +1,7 @@
 //! The HTTP surface: host endpoints, the dispatch of everything else to
-//! services, and the layers around both (request id, tracing span, body
-//! limit, error rendering).
+//! services, the operator's plane on a listener of its own ([`plane`]), and
+//! the layers around them (request id, tracing span, body limit, error
+//! rendering).
 
 pub mod admin;
 mod body;
@@ -13,7 +14,9 @@ mod health;
 pub mod metrics;
 pub mod openapi;
 mod page;
+pub mod plane;
 pub mod server;
+mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,11 +31,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::config::Secret;
-use crate::config::names::{ADMIN_PREFIX, CONSOLE_PATH};
 use crate::config::tenancy::Tenancy;
 use crate::db::HostDb;
 use crate::registry::Registry;
+pub use convert::ClearSiteData;
+pub use plane::Plane;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -47,6 +50,10 @@ pub struct AppState {
     pub body_budget: Arc<tokio::sync::Semaphore>,
     /// Whether `x-berth-version` picks the version a request reaches.
     pub preview: bool,
+    /// How much of `Clear-Site-Data` a service may send: it acts on an
+    /// origin (or, for cookies, a site) that may be shared with other
+    /// tenants or with the operator's plane.
+    pub clear_site_data: ClearSiteData,
 }
 
 impl AppState {
@@ -56,54 +63,54 @@ impl AppState {
     }
 }
 
-/// The host's own endpoints. With [`ADMIN_PREFIX`] they are exactly
-/// [`crate::config::names::RESERVED_PATHS`] (a test checks it), which no
-/// service may be mounted over.
-fn host_routes() -> [(&'static str, MethodRouter<AppState>); 6] {
+/// The host's own endpoints on the public listener. With the operator's
+/// plane ([`plane`]: the admin API, the console and `/metrics`) they are
+/// exactly [`crate::config::names::RESERVED_PATHS`] (a test checks it),
+/// which no service may be mounted over, whichever listener serves them.
+fn host_routes() -> [(&'static str, MethodRouter<AppState>); 5] {
     [
         ("/healthz", get(health::live)),
         ("/readyz", get(health::ready)),
-        ("/metrics", get(metrics::render)),
         ("/openapi.json", get(openapi::document)),
         ("/docs", get(docs::page)),
         ("/docs/{file}", get(docs::file)),
     ]
 }
 
-pub fn router(state: AppState, admin_token: Option<&Secret>, max_component_bytes: usize) -> Router {
+/// The public listener's router: the host's endpoints and every service;
+/// with `shared`, the operator's plane beside them (one origin with the
+/// services' code: see [`plane`]).
+pub fn router(state: AppState, shared: Option<&Plane>) -> Router {
     let max_body_bytes = state.max_body_bytes;
     let mut router = Router::new();
     for (path, route) in host_routes() {
         router = router.route(path, route);
     }
-    if let Some(token) = admin_token {
-        router = router
-            .nest(
-                ADMIN_PREFIX,
-                admin::router(
-                    token,
-                    state.registry.policy().operator_tokens(),
-                    max_component_bytes,
-                ),
-            )
-            .route(CONSOLE_PATH, get(console::page))
-            .route("/console/{file}", get(console::file));
+    if let Some(plane) = shared {
+        router = router.merge(plane.shared_routes());
     }
-    router
-        .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(max_body_bytes)))
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_request(())
-                        .on_response(record_response),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::from_fn(error::render_errors)),
-        )
+    layered(
+        router
+            .fallback(dispatch::dispatch.layer(RequestBodyLimitLayer::new(max_body_bytes)))
+            .with_state(state),
+    )
+}
+
+/// The layers around every answer of either listener: request id, tracing
+/// span, error rendering.
+fn layered(router: Router) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(record_response),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(axum::middleware::from_fn(error::render_errors)),
+    )
 }
 
 fn request_span(request: &Request) -> Span {
@@ -143,7 +150,7 @@ mod tests {
             .map(|(p, _)| *p)
             .filter(|p| !p.contains('{'))
             .collect();
-        served.extend([ADMIN_PREFIX, CONSOLE_PATH]);
+        served.extend([ADMIN_PREFIX, CONSOLE_PATH, "/metrics"]);
         served.sort_unstable();
         let mut reserved = RESERVED_PATHS.to_vec();
         reserved.sort_unstable();

@@ -24,11 +24,11 @@ pub use ring::{Follow, ServiceLog};
 /// Services with a log, per tenant; past it, a tenant's new services log
 /// nowhere, and other tenants are not affected.
 const MAX_LOGS_PER_TENANT: usize = 512;
-/// Followers streaming at once, across all services.
+/// Followers streaming at once on tenants' operator tokens, all together.
 const MAX_FOLLOWERS: usize = 64;
-/// Followers of one tenant's services streaming at once: one tenant's
+/// Followers streaming at once on one tenant's operator token: one tenant's
 /// operator cannot take every place.
-const MAX_FOLLOWERS_PER_TENANT: usize = 16;
+const MAX_FOLLOWERS_PER_TOKEN: usize = 16;
 
 /// Longest message or field value a line keeps, in bytes.
 pub const MAX_TEXT: usize = 4096;
@@ -121,7 +121,8 @@ pub struct LogHub {
     logs: Mutex<HashMap<Key, Arc<ServiceLog>>>,
     seq: Arc<AtomicU64>,
     followers: Arc<Semaphore>,
-    tenant_followers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// By the tenant whose operator token follows.
+    token_followers: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Cancelled when the host shuts down: followers end, so that they do
     /// not hold the drain up.
     closing: CancellationToken,
@@ -133,7 +134,7 @@ impl Default for LogHub {
             logs: Mutex::default(),
             seq: Arc::new(AtomicU64::new(1)),
             followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
-            tenant_followers: Mutex::default(),
+            token_followers: Mutex::default(),
             closing: CancellationToken::new(),
         }
     }
@@ -192,20 +193,27 @@ impl LogHub {
         logs.retain(|(t, _), _| &**t != tenant);
     }
 
-    /// A place for a follower of a service of `tenant` (an existing one),
-    /// while fewer than [`MAX_FOLLOWERS`] stream, and fewer than
-    /// [`MAX_FOLLOWERS_PER_TENANT`] for that tenant.
-    pub fn follower(&self, tenant: &str) -> Option<Follower> {
-        let of_tenant = self
-            .tenant_followers
+    /// A place for a follower. The admin is never refused: what a tenant's
+    /// operator does cannot lock the admin out. A tenant's operator token
+    /// (`operator_of`, its tenant) may stream [`MAX_FOLLOWERS_PER_TOKEN`] at
+    /// once, and all tenants' tokens together [`MAX_FOLLOWERS`]: counted by
+    /// who follows, not by whose log is followed.
+    pub fn follower(&self, operator_of: Option<&str>) -> Option<Follower> {
+        let Some(tenant) = operator_of else {
+            return Some(Follower { _places: None });
+        };
+        let of_token = self
+            .token_followers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(tenant.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(MAX_FOLLOWERS_PER_TENANT)))
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_FOLLOWERS_PER_TOKEN)))
             .clone();
         Some(Follower {
-            _tenant: of_tenant.try_acquire_owned().ok()?,
-            _all: self.followers.clone().try_acquire_owned().ok()?,
+            _places: Some((
+                of_token.try_acquire_owned().ok()?,
+                self.followers.clone().try_acquire_owned().ok()?,
+            )),
         })
     }
 
@@ -220,10 +228,9 @@ impl LogHub {
     }
 }
 
-/// A follower's place; given back when it is dropped.
+/// A follower's place (none for the admin); given back when it is dropped.
 pub struct Follower {
-    _tenant: OwnedSemaphorePermit,
-    _all: OwnedSemaphorePermit,
+    _places: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
 }
 
 fn host_to(log: &ServiceLog, level: Level, message: String) {
@@ -250,16 +257,20 @@ mod tests {
     }
 
     #[test]
-    fn followers_are_bounded_in_all_and_per_tenant() {
+    fn followers_are_bounded_per_token_and_in_all_but_never_the_admin() {
         let hub = LogHub::default();
-        let acme: Vec<_> = (0..100).map_while(|_| hub.follower("acme")).collect();
-        assert_eq!(acme.len(), MAX_FOLLOWERS_PER_TENANT);
+        let acme: Vec<_> = (0..100).map_while(|_| hub.follower(Some("acme"))).collect();
+        assert_eq!(acme.len(), MAX_FOLLOWERS_PER_TOKEN);
+        // The admin follows whatever tenants' operators hold.
+        let admin: Vec<_> = (0..200).map_while(|_| hub.follower(None)).collect();
+        assert_eq!(admin.len(), 200);
         let others: Vec<_> = (0..100)
-            .map_while(|i| hub.follower(&format!("t{}", i / 10)))
+            .map_while(|i| hub.follower(Some(&format!("t{}", i / 10))))
             .collect();
-        assert_eq!(others.len(), MAX_FOLLOWERS - MAX_FOLLOWERS_PER_TENANT);
-        assert!(hub.follower("globex").is_none());
+        assert_eq!(others.len(), MAX_FOLLOWERS - MAX_FOLLOWERS_PER_TOKEN);
+        assert!(hub.follower(Some("globex")).is_none());
+        assert!(hub.follower(None).is_some());
         drop(acme);
-        assert!(hub.follower("globex").is_some());
+        assert!(hub.follower(Some("globex")).is_some());
     }
 }

@@ -218,6 +218,7 @@ impl Registry {
                 .tenant(tenant, self.policy.tenant_max_concurrency(tenant)),
             limits: config.limits,
             strip_set_cookie: config.strip_set_cookie,
+            allow_service_workers: config.allow_service_workers,
             warm,
             stats: Arc::new(Window::new(STATS_WINDOW)),
             manifest,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::bindings::{Capability, Manifest, Method};
 use crate::config::names::{validate_service_name, validate_template};
 use crate::registry::params::Params;
-use crate::registry::schema::RequestSchema;
+use crate::registry::pattern::Budget;
+use crate::registry::schema::{Invalid, RequestSchema};
 use crate::routing;
 
 /// A route of a deployment, ready to serve.
@@ -28,6 +29,48 @@ pub struct RouteSpec {
     /// The OpenAPI operation the operator wrote for a standard component's
     /// route.
     pub operation: Option<serde_json::Value>,
+}
+
+/// What checking a request against its route found.
+#[derive(Debug, PartialEq)]
+pub enum Checked {
+    /// Every declared parameter and the body fit.
+    Valid,
+    /// Every problem found, in one list (at most [`super::MAX_PROBLEMS`]).
+    Invalid(Vec<Invalid>),
+    /// Matching its values against the route's patterns would take more
+    /// than the budget it was given: not checked.
+    TooCostly,
+}
+
+impl RouteSpec {
+    /// Checks a request's declared parameters and its body against the
+    /// route, matching patterns within `budget` of CPU time (see
+    /// [`Budget`]).
+    pub fn check(
+        &self,
+        params: &[(String, String)],
+        query: &[(String, String)],
+        body: &[u8],
+        budget: std::time::Duration,
+    ) -> Checked {
+        let (problems, exhausted) = Budget::run(budget, || {
+            let mut problems = self.params.check(params, query);
+            if let Some(schema) = &self.request_schema {
+                problems.extend(schema.check(body).err().unwrap_or_default());
+            }
+            problems
+        });
+        match (exhausted, problems.is_empty()) {
+            (true, _) => Checked::TooCostly,
+            (false, true) => Checked::Valid,
+            (false, false) => {
+                let mut problems = problems;
+                problems.truncate(super::MAX_PROBLEMS);
+                Checked::Invalid(problems)
+            }
+        }
+    }
 }
 
 pub fn http_method(method: &Method) -> Result<http::Method, String> {

@@ -16,6 +16,7 @@ mod locks;
 mod manifest;
 mod outcome;
 mod params;
+pub mod pattern;
 mod plugins;
 mod replication;
 mod schema;
@@ -35,7 +36,7 @@ pub use artifacts::ArtifactStore;
 pub use deploy::{DeployReport, DeployRequest, digest};
 pub use error::DeployError;
 pub use judge::judge_canaries;
-pub use manifest::RouteSpec;
+pub use manifest::{Checked, RouteSpec};
 pub use plugins::{LoadSummary, watch};
 pub use replication::follow_replicas;
 pub use schema::{Invalid, MAX_PROBLEMS};
@@ -129,6 +130,8 @@ pub struct Deployment {
     pub limits: Limits,
     /// Drop `Set-Cookie` from its responses.
     pub strip_set_cookie: bool,
+    /// Serve service worker scripts (below its mount point only).
+    pub allow_service_workers: bool,
     /// The admission gate shared by every version of this service of this
     /// tenant, and its queue metrics.
     pub service_gate: Arc<Gate>,

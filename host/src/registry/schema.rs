@@ -5,7 +5,7 @@
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use super::schema_cost;
+use super::{pattern, schema_cost};
 
 /// The most (schema node, body value) pairs one request's validation may
 /// visit; a larger body is refused before it is checked.
@@ -20,6 +20,9 @@ pub struct RequestSchema {
     validator: jsonschema::Validator,
     /// Its size with every `$ref` unfolded (see `schema_cost`).
     unfolded: u64,
+    /// What matching one byte of a property name may cost, over every
+    /// `patternProperties` pattern unfolded: that matching runs whole.
+    key_states: u64,
 }
 
 /// At most this many problems are reported for one request.
@@ -46,14 +49,15 @@ pub fn bounded_message(message: String) -> String {
     }
 }
 
-/// A validator for `schema`. Its `pattern`s run on the linear-time `regex`
-/// engine, compiled within bounds: a schema cannot make validation
-/// backtrack for ever.
+/// A validator for `schema`. Its `pattern`s are matched within the
+/// request's budget of work (see [`super::pattern`]); `patternProperties`
+/// keys run on the linear-time `regex` engine, compiled within bounds: a
+/// schema cannot make validation backtrack, nor match for ever.
 pub fn compile_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
     compile_bounded(schema, 1 << 20)
 }
 
-/// [`compile_validator`] with `pattern`s compiled to at most `regex_bytes`.
+/// [`compile_validator`] with patterns compiled to at most `regex_bytes`.
 pub fn compile_bounded(
     schema: &Value,
     regex_bytes: usize,
@@ -61,7 +65,7 @@ pub fn compile_bounded(
     let patterns = jsonschema::PatternOptions::regex()
         .size_limit(regex_bytes)
         .dfa_size_limit(regex_bytes);
-    jsonschema::options()
+    pattern::options(regex_bytes)
         .with_pattern_options(patterns)
         .build(schema)
         .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))
@@ -71,18 +75,31 @@ impl RequestSchema {
     pub fn compile(schema_text: &str) -> Result<RequestSchema, String> {
         let schema: Value = serde_json::from_str(schema_text)
             .map_err(|e| format!("the schema is not JSON: {e}"))?;
-        let unfolded = schema_cost::unfolded_size(&schema)?;
+        let cost = schema_cost::measure(&schema)?;
         let validator = compile_validator(&schema)?;
         Ok(RequestSchema {
             validator,
-            unfolded,
+            unfolded: cost.unfolded,
+            key_states: cost.key_pattern_states,
         })
     }
 
+    /// What checking a body of `len` bytes may cost at most, besides its
+    /// `pattern`s (which the request's budget bounds as they run): every
+    /// (schema node, value) pair, a value taking at least a byte, and every
+    /// byte of its property names against every `patternProperties`
+    /// pattern.
+    fn work(&self, len: usize) -> u64 {
+        let len = len as u64;
+        self.unfolded
+            .saturating_mul(len)
+            .saturating_add(self.key_states.saturating_mul(len))
+    }
+
     /// Whether checking a body of `len` bytes may take long enough that it
-    /// belongs on the blocking pool (a JSON value takes at least 1 byte).
+    /// belongs on the blocking pool.
     pub fn is_heavy(&self, len: usize) -> bool {
-        self.unfolded.saturating_mul(len as u64) > INLINE_WORK
+        self.work(len) > INLINE_WORK
     }
 
     /// Parses and validates a body; every problem found is reported (up to
@@ -97,11 +114,14 @@ impl RequestSchema {
         };
         let instance: Value = serde_json::from_slice(body)
             .map_err(|e| whole(format!("body is not valid JSON: {e}")))?;
-        let work = self.unfolded.saturating_mul(schema_cost::values(&instance));
+        let work = self
+            .unfolded
+            .saturating_mul(schema_cost::values(&instance))
+            .saturating_add(self.key_states.saturating_mul(body.len() as u64));
         if work > MAX_WORK {
             return Err(whole(format!(
                 "body has too many values to check against this route's schema (at most {} here)",
-                MAX_WORK / self.unfolded
+                MAX_WORK / self.unfolded.saturating_add(self.key_states).max(1)
             )));
         }
         let problems: Vec<Invalid> = self

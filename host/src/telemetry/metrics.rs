@@ -88,3 +88,102 @@ impl RouteMetrics {
         requests.push((status, outcome, counter));
     }
 }
+
+/// The samples of a rendered exposition that belong to `tenant` (their
+/// `tenant` label says so), with the `# HELP` and `# TYPE` lines of the
+/// families that keep any: what a tenant's operator may see. Labels are
+/// parsed, escapes and all, so a label value that quotes another tenant's
+/// name (a route template, say) cannot pass for that tenant's.
+pub fn of_tenant(text: &str, tenant: &str) -> String {
+    let mut out = String::new();
+    // The comments of the family being read, until a sample of it is kept.
+    let mut comments: Vec<&str> = Vec::new();
+    let mut family = None;
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let name = comment.split_whitespace().nth(1);
+            if name != family {
+                comments.clear();
+                family = name;
+            }
+            comments.push(line);
+        } else if tenant_label(line) == Some(tenant) {
+            for comment in comments.drain(..) {
+                out.push_str(comment);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The value of a sample line's `tenant` label, if it has one.
+fn tenant_label(line: &str) -> Option<&str> {
+    let open = line.find('{')?;
+    let mut rest = &line[open + 1..];
+    loop {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim_start_matches(',').trim();
+        let after = rest[eq + 1..].strip_prefix('"')?;
+        // The value ends at the first quote not escaped by a backslash.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, b) in after.bytes().enumerate() {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        if key == "tenant" {
+            return Some(&after[..end]);
+        }
+        rest = &after[end + 1..];
+        if rest.starts_with('}') {
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_sees_its_own_series_and_their_families_only() {
+        let text = "\
+# TYPE berth_requests_total counter
+berth_requests_total{tenant=\"acme\",service=\"items\",status=\"200\"} 3
+berth_requests_total{tenant=\"globex\",service=\"secret-plan\",status=\"200\"} 9
+berth_requests_total{tenant=\"x\",route=\"/a\\\",tenant=\\\"acme\\\",\",status=\"200\"} 1
+# TYPE berth_warm_instances gauge
+berth_warm_instances 4
+# HELP berth_queue_depth waiting requests
+# TYPE berth_queue_depth gauge
+berth_queue_depth{tenant=\"globex\",service=\"secret-plan\"} 0
+# TYPE berth_request_duration_seconds histogram
+berth_request_duration_seconds_bucket{tenant=\"acme\",service=\"items\",le=\"0.5\"} 3
+berth_request_duration_seconds_sum{tenant=\"acme\",service=\"items\"} 0.01
+";
+        let acme = of_tenant(text, "acme");
+        assert_eq!(
+            acme,
+            "\
+# TYPE berth_requests_total counter
+berth_requests_total{tenant=\"acme\",service=\"items\",status=\"200\"} 3
+# TYPE berth_request_duration_seconds histogram
+berth_request_duration_seconds_bucket{tenant=\"acme\",service=\"items\",le=\"0.5\"} 3
+berth_request_duration_seconds_sum{tenant=\"acme\",service=\"items\"} 0.01
+"
+        );
+        assert!(!of_tenant(text, "acme").contains("globex"));
+        assert!(of_tenant(text, "nobody").is_empty());
+    }
+}

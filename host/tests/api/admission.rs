@@ -44,7 +44,7 @@ async fn burst(app: &Arc<TestApp>, path: &str, n: usize) -> Vec<(u16, Option<Str
 /// The value of one `berth_requests_total` series whose labels include
 /// every one of `labels`.
 async fn requests_total(app: &TestApp, labels: &[&str]) -> u64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     text.lines()
         .filter(|l| l.starts_with("berth_requests_total{") && labels.iter().all(|m| l.contains(m)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -63,7 +63,7 @@ async fn a_burst_above_the_cap_is_served_in_full_when_the_queue_budget_allows() 
     let outcomes = burst(&app, "/hostile/cpu?n=20000000", 12).await;
     assert!(outcomes.iter().all(|(s, _)| *s == 200), "{outcomes:?}");
     println!("12 requests through a cap of 2 in {:?}", started.elapsed());
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("berth_queue_wait_seconds_count{tenant=\"default\",service=\"hostile\"}"),
         "{text}"

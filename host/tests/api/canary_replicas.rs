@@ -16,7 +16,7 @@ use crate::replicas::Replicas;
 async fn hello_canary(server: &Server) -> Value {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let body: Value = client
-        .get(format!("{}/admin/services", server.url))
+        .get(format!("{}/admin/services", server.admin_url))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await

@@ -9,7 +9,7 @@ fn berth(app: &TestApp, args: &[&str], token: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command
         .args(args)
-        .env("BERTH_URL", app.url(""))
+        .env("BERTH_URL", app.admin_url(""))
         .env_remove("BERTH_ADMIN_TOKEN");
     if let Some(token) = token {
         command.env("BERTH_ADMIN_TOKEN", token);
@@ -233,7 +233,7 @@ async fn berth_logs_prints_a_services_lines_and_follows_new_ones() {
     // --follow prints a new request's line as it happens.
     let mut follow = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["logs", "hello", "--follow", "--lines", "0"])
-        .env("BERTH_URL", app.url(""))
+        .env("BERTH_URL", app.admin_url(""))
         .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .spawn()

@@ -86,7 +86,7 @@ async fn a_standard_component_is_mounted_at_its_name_and_sees_the_path_below_it(
         "{view}"
     );
     assert_eq!(app.service("hello").await["kind"], "berth-service");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -75,7 +75,7 @@ async fn follow_until(
 #[tokio::test]
 async fn the_console_is_served_with_the_admin_api_only_and_cannot_be_framed() {
     let app = TestApp::spawn().await;
-    let page = app.get("/console").await;
+    let page = app.admin_get("/console").await;
     assert_eq!(page.status(), 200);
     assert_unframeable(&page, "/console");
     let policy = page.headers()["content-security-policy"]
@@ -94,13 +94,18 @@ async fn the_console_is_served_with_the_admin_api_only_and_cannot_be_framed() {
     let html = page.text().await.unwrap();
     assert!(html.contains("/console/console.js") && html.contains("Admin token"));
     for asset in ["console.js", "console.css"] {
-        let response = app.get(&format!("/console/{asset}")).await;
+        let response = app.admin_get(&format!("/console/{asset}")).await;
         assert_eq!(response.status(), 200, "{asset}");
         assert_unframeable(&response, asset);
         assert!(!response.bytes().await.unwrap().is_empty());
     }
-    error(app.get("/console/..%2fadmin").await, 404, "not_found").await;
-    error(app.get("/console/secrets.txt").await, 404, "not_found").await;
+    error(app.admin_get("/console/..%2fadmin").await, 404, "not_found").await;
+    error(
+        app.admin_get("/console/secrets.txt").await,
+        404,
+        "not_found",
+    )
+    .await;
 
     // Without an admin token there is no admin API, and no console.
     let closed = TestApp::spawn_with(TestConfig {
@@ -108,8 +113,13 @@ async fn the_console_is_served_with_the_admin_api_only_and_cannot_be_framed() {
         ..TestConfig::default()
     })
     .await;
-    error(closed.get("/console").await, 404, "not_found").await;
-    error(closed.get("/console/console.js").await, 404, "not_found").await;
+    error(closed.admin_get("/console").await, 404, "not_found").await;
+    error(
+        closed.admin_get("/console/console.js").await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -129,7 +139,7 @@ async fn the_consoles_endpoints_refuse_a_missing_or_wrong_token_and_cannot_be_fr
     ];
     for path in endpoints {
         for token in [None, Some("wrong-token-wrong-token"), Some("")] {
-            let mut request = app.client.get(app.url(path));
+            let mut request = app.client.get(app.admin_url(path));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -145,7 +155,7 @@ async fn the_consoles_endpoints_refuse_a_missing_or_wrong_token_and_cannot_be_fr
         // A cookie is not a token.
         let response = app
             .client
-            .get(app.url(path))
+            .get(app.admin_url(path))
             .header(
                 "cookie",
                 format!("token={ADMIN_TOKEN}; berth={ADMIN_TOKEN}"),
@@ -386,37 +396,52 @@ async fn bad_log_queries_get_clear_errors() {
 }
 
 #[tokio::test]
-async fn followers_are_bounded_per_tenant() {
-    let app = TestApp::spawn().await;
-    app.admin(Method::PUT, "/tenants/other", None).await;
-    assert_eq!(app.deploy_to("other", "hello", "hello").await.status(), 200);
+async fn followers_are_bounded_per_operator_token_and_the_admin_is_never_refused() {
+    const ACME: &str = "acme-operator-token-0123456789";
+    const GLOBEX: &str = "globex-operator-token-0123456789";
+    let app = TestApp::spawn_with(TestConfig {
+        toml: format!(
+            "[tenants.acme]\nadmin_token = \"{ACME}\"\n[tenants.globex]\nadmin_token = \"{GLOBEX}\"\n"
+        ),
+        ..TestConfig::default()
+    })
+    .await;
+    for tenant in ["acme", "globex"] {
+        app.admin(Method::PUT, &format!("/tenants/{tenant}"), None)
+            .await;
+        assert_eq!(app.deploy_to(tenant, "hello", "hello").await.status(), 200);
+    }
+    let follow = |token: &'static str, tenant: &str| {
+        app.client
+            .get(app.admin_url(&format!(
+                "/admin/tenants/{tenant}/services/hello/logs?follow=true&lines=0"
+            )))
+            .bearer_auth(token)
+            .send()
+    };
+    // acme's operator takes every place its token has...
     let mut streams = Vec::new();
     for _ in 0..16 {
-        let response = app
-            .admin(
-                Method::GET,
-                "/services/hello/logs?follow=true&lines=0",
-                None,
-            )
-            .await;
+        let response = follow(ACME, "acme").await.unwrap();
         assert_eq!(response.status(), 200);
         streams.push(response);
     }
-    let refused = app
-        .admin(Method::GET, "/services/items/logs?follow=true", None)
-        .await;
+    let refused = follow(ACME, "acme").await.unwrap();
     assert!(refused.headers().contains_key("retry-after"));
     error(refused, 503, "overloaded").await;
-    // Another tenant still has its places; reading recent lines needs none.
-    let other = app
-        .admin(
-            Method::GET,
-            "/tenants/other/services/hello/logs?follow=true",
-            None,
-        )
-        .await;
+    // ...which costs globex's operator none of its own...
+    let other = follow(GLOBEX, "globex").await.unwrap();
     assert_eq!(other.status(), 200);
-    assert!(!log_of(&app, "", "hello").await.is_empty());
+    streams.push(other);
+    // ...and the admin follows acme's log whatever acme's operator holds:
+    // a tenant cannot lock the admin out.
+    for _ in 0..20 {
+        let admin = follow(ADMIN_TOKEN, "acme").await.unwrap();
+        assert_eq!(admin.status(), 200);
+        streams.push(admin);
+    }
+    // Reading recent lines needs no place.
+    assert!(!log_of(&app, "/tenants/acme", "hello").await.is_empty());
 }
 
 #[tokio::test]

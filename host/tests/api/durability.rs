@@ -137,7 +137,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
         let server = Server::start(&data, &plugins, port, &env);
         server.wait_ready(&client).await;
         // Deploy continuously; kill at a different moment each round.
-        let url = format!("{}/admin/services/hello", server.url);
+        let url = format!("{}/admin/services/hello", server.admin_url);
         let deployer = {
             let (client, url, versions) = (client.clone(), url.clone(), versions.clone());
             tokio::spawn(async move {
@@ -171,7 +171,7 @@ async fn kill_9_during_deploys_leaves_each_service_at_one_whole_version() {
             .await
             .unwrap();
         let listed: Value = client
-            .get(format!("{}/admin/services/hello", server.url))
+            .get(format!("{}/admin/services/hello", server.admin_url))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await

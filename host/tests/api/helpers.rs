@@ -128,6 +128,8 @@ impl Default for TestConfig {
 
 pub struct TestApp {
     pub address: std::net::SocketAddr,
+    /// The operator's listener: the admin API, `/console`, `/metrics`.
+    pub admin_address: std::net::SocketAddr,
     pub client: Client,
     pub app_loaded: berth::registry::LoadSummary,
     data_dir: TempDir,
@@ -181,6 +183,7 @@ impl TestApp {
         let file = Layer::from_toml(&config.toml).expect("the test's berth.toml parses");
         let ours = Layer {
             listen: Some("127.0.0.1:0".into()),
+            admin_listen: Some("127.0.0.1:0".into()),
             admin_token: config.admin_token.map(Into::into),
             data_dir: Some(data_dir.path().to_path_buf()),
             plugins_dir: Some(plugins_dir.path().to_path_buf()),
@@ -206,12 +209,14 @@ impl TestApp {
             .expect("test settings are valid");
         let app = Application::build(settings).await.expect("berth starts");
         let address = app.address();
+        let admin_address = app.admin_address();
         let app_loaded = app.loaded().clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
         let client = Client::builder().no_proxy().build().unwrap();
         TestApp {
             address,
+            admin_address,
             client,
             app_loaded,
             data_dir,
@@ -224,6 +229,33 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
+    }
+
+    /// `GET` on the operator's listener, with no token.
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.client
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("the operator's listener answers")
+    }
+
+    /// A URL of the operator's listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_address, path)
+    }
+
+    /// `/metrics`, from the operator's listener, with the admin token.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.admin_url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -277,7 +309,7 @@ impl TestApp {
     ) -> Response {
         let mut request = self
             .client
-            .request(method, self.url(&format!("/admin{path}")))
+            .request(method, self.admin_url(&format!("/admin{path}")))
             .bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             request = request.body(body);
@@ -374,6 +406,8 @@ pub async fn error(response: Response, status: u16, code: &str) -> Value {
 /// A `berth serve` child process.
 pub struct Server {
     pub url: String,
+    /// Its operator's listener.
+    pub admin_url: String,
     child: Child,
 }
 
@@ -393,10 +427,12 @@ impl Server {
     /// data and plugins dirs are the relative `./berth-data` and
     /// `./berth-data/plugins` unless `env` says otherwise.
     pub fn start_in(cwd: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+        let admin_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("serve")
             .current_dir(cwd)
             .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("BERTH_LOG", "warn")
             .env_remove("BERTH_DATA_DIR")
             .env_remove("BERTH_PLUGINS_DIR")
@@ -409,6 +445,7 @@ impl Server {
         Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
         }
     }
 

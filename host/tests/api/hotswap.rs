@@ -370,7 +370,7 @@ async fn undeploy_through_the_admin_api_takes_the_routes_out() {
 #[tokio::test]
 async fn the_admin_api_needs_the_token_and_is_absent_without_one() {
     let app = TestApp::spawn().await;
-    let url = app.url("/admin/services");
+    let url = app.admin_url("/admin/services");
     error(
         app.client.get(&url).send().await.unwrap(),
         401,
@@ -388,7 +388,7 @@ async fn the_admin_api_needs_the_token_and_is_absent_without_one() {
     error(wrong, 401, "unauthorized").await;
     let put = app
         .client
-        .put(app.url("/admin/services/hello"))
+        .put(app.admin_url("/admin/services/hello"))
         .body(component("test/hello-v2"))
         .send()
         .await

@@ -87,7 +87,7 @@ async fn a_plain_error_thrown_in_javascript_is_a_500_and_the_service_keeps_servi
     let (status, _) = json(app.get("/hello/ada").await).await;
     assert_eq!(status, 200, "and the others keep serving");
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     let count = |outcome: &str| {
         metrics
             .lines()
@@ -178,6 +178,7 @@ fn serve_logging(data: &Path, plugins: &Path, log: &Path, port: u16) -> Child {
         .arg("serve")
         .env("BERTH_CONFIG", &config)
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BERTH_ADMIN_LISTEN", "127.0.0.1:0")
         .env("BERTH_DATA_DIR", data)
         .env("BERTH_PLUGINS_DIR", plugins)
         .env("BERTH_LOG", "info")

@@ -94,6 +94,53 @@ async fn a_service_whose_routes_conflict_with_another_is_refused() {
 }
 
 #[tokio::test]
+async fn berth_refuses_tenants_tokens_without_an_admin_token_and_an_operator_port_taken_by_the_services()
+ {
+    let binary = env!("CARGO_BIN_EXE_berth");
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[tenants.acme]\nadmin_token = \"acme-operator-token-0123456789\"\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(binary)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BERTH_DATA_DIR", data.path())
+        .env("BERTH_CONFIG", &config)
+        .env_remove("BERTH_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tenant acme has an operator token") && stderr.contains("admin API is off"),
+        "{stderr}"
+    );
+    let output = std::process::Command::new(binary)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:8765",
+            "--admin-listen",
+            "0.0.0.0:8765",
+        ])
+        .env("BERTH_DATA_DIR", data.path())
+        .env_remove("BERTH_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("port of its own"), "{stderr}");
+}
+
+#[tokio::test]
 async fn berth_refuses_to_start_with_a_bad_listen_address_or_plugins_dir() {
     let binary = env!("CARGO_BIN_EXE_berth");
     let data = tempfile::tempdir().unwrap();
@@ -132,10 +179,17 @@ async fn berth_refuses_to_start_with_a_bad_listen_address_or_plugins_dir() {
 async fn every_reserved_path_is_answered_by_the_host_and_no_service_can_take_one() {
     let app = TestApp::spawn().await;
     for path in berth::config::names::RESERVED_PATHS {
-        let response = if *path == berth::config::names::ADMIN_PREFIX {
-            app.admin(reqwest::Method::GET, "/services", None).await
-        } else {
-            app.get(path).await
+        // The operator's plane on its own listener, the rest on the public one.
+        let response = match *path {
+            berth::config::names::ADMIN_PREFIX => {
+                app.admin(reqwest::Method::GET, "/services", None).await
+            }
+            "/metrics" | berth::config::names::CONSOLE_PATH => {
+                let request = app.client.get(app.admin_url(path));
+                let request = request.bearer_auth(crate::helpers::ADMIN_TOKEN);
+                request.send().await.unwrap()
+            }
+            _ => app.get(path).await,
         };
         assert_eq!(response.status(), 200, "{path}");
         // A service mounted over it is refused.

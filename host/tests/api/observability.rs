@@ -14,7 +14,13 @@ async fn readyz_reports_ready_with_the_service_count() {
 async fn metrics_count_requests_per_service_and_status() {
     let app = TestApp::spawn().await;
     app.get("/hello/metrics-test").await;
-    let response = app.get("/metrics").await;
+    let response = app
+        .client
+        .get(app.admin_url("/metrics"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(text.contains("berth_requests_total"), "{text}");

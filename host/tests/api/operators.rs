@@ -18,7 +18,7 @@ async fn as_operator(
 ) -> reqwest::Response {
     let mut request = app
         .client
-        .request(method, app.url(&format!("/admin{path}")))
+        .request(method, app.admin_url(&format!("/admin{path}")))
         .bearer_auth(token);
     if let Some(body) = body {
         request = request.body(body);

@@ -222,7 +222,7 @@ async fn session_state_left_on_a_pooled_connection_never_reaches_the_next_reques
 }
 
 async fn refused_notices(app: &TestApp) -> u64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find(|l| l.starts_with("berth_replication_notices_total") && l.contains("refused"))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())

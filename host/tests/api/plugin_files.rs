@@ -130,7 +130,7 @@ async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit(
     std::fs::write(file.path(), padded("hello", 7 << 20)).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["deploy", file.path().to_str().unwrap(), "--name", "big"])
-        .env("BERTH_URL", app.url(""))
+        .env("BERTH_URL", app.admin_url(""))
         .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()
         .unwrap();
@@ -147,7 +147,7 @@ async fn components_larger_than_a_request_body_deploy_up_to_the_component_limit(
     // closes; a client still writing may see the connection cut instead.)
     let response = app
         .client
-        .put(app.url("/admin/services/hello"))
+        .put(app.admin_url("/admin/services/hello"))
         .bearer_auth(ADMIN_TOKEN)
         .body(padded("hello", 9 << 20))
         .send()

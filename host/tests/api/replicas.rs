@@ -88,7 +88,7 @@ impl Replicas {
     ) -> reqwest::StatusCode {
         let mut request = self
             .client
-            .request(method, format!("{}/admin{path}", server.url))
+            .request(method, format!("{}/admin{path}", server.admin_url))
             .bearer_auth(crate::helpers::ADMIN_TOKEN);
         if let Some(body) = body {
             request = request.body(body);

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestConfig, json, on_postgres};
+use crate::helpers::{json, on_postgres};
+use crate::victim::{ab, p99, read_victim, victim_and_evil};
 
 /// (method, path, body) of each attack, as tenant `evil`.
 fn attacks() -> Vec<(Method, String, Option<Value>)> {
@@ -41,6 +42,18 @@ fn attacks() -> Vec<(Method, String, Option<Value>)> {
             "/hostile/validate".into(),
             Some(json!({"s": format!("{}!", "a".repeat(50_000))})),
         ),
+        (
+            Method::POST,
+            "/hostile/redos-body".into(),
+            Some(json!({"s": ab(30_000, 1)})),
+        ),
+        get(&format!(
+            "/hostile/redos-params?{}",
+            (0..32)
+                .map(|i| format!("p{i}={}", ab(1024, i)))
+                .collect::<Vec<_>>()
+                .join("&")
+        )),
     ];
     if on_postgres() {
         for statement in [
@@ -67,55 +80,12 @@ fn attacks() -> Vec<(Method, String, Option<Value>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_and_another_tenant_are_unaffected_while_every_attack_runs() {
-    let app = Arc::new(
-        TestApp::spawn_with(TestConfig {
-            plugins: vec![],
-            toml: "[tenancy]\nmode = \"header\"\n[tenants.evil.limits]\nrequest_timeout_ms = 1500\nstatement_timeout_ms = 500\nmemory_mb = 32"
-                .into(),
-            ..TestConfig::default()
-        })
-        .await,
-    );
-    for (tenant, name, component) in [
-        ("victim", "items", "items"),
-        ("evil", "hostile", "test/hostile"),
-    ] {
-        app.admin(Method::PUT, &format!("/tenants/{tenant}"), None)
+    let app =
+        victim_and_evil("request_timeout_ms = 1500\nstatement_timeout_ms = 500\nmemory_mb = 32")
             .await;
-        let response = app.deploy_to(tenant, name, component).await;
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    }
-    let response = app
-        .client
-        .post(app.url("/items"))
-        .header("x-berth-tenant", "victim")
-        .json(&json!({"name": "steady", "price": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
 
-    let attacking = Arc::new(AtomicBool::new(true));
-    let reader = {
-        let (app, attacking) = (app.clone(), attacking.clone());
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while attacking.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let response = app
-                    .client
-                    .get(app.url("/items/1"))
-                    .header("x-berth-tenant", "victim")
-                    .send()
-                    .await
-                    .expect("the host answers");
-                assert_eq!(response.status(), 200, "the victim was refused");
-                response.bytes().await.unwrap();
-                latencies.push(started.elapsed());
-            }
-            latencies
-        })
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = read_victim(app.clone(), stop.clone());
     for (method, path, body) in attacks() {
         let mut request = app
             .client
@@ -127,18 +97,8 @@ async fn the_host_and_another_tenant_are_unaffected_while_every_attack_runs() {
         let status = request.send().await.expect("the host survives").status();
         assert!(status.as_u16() < 600, "{path}");
     }
-    attacking.store(false, Ordering::Relaxed);
-    let mut latencies = reader.await.unwrap();
-    latencies.sort();
-    let p99 = latencies[latencies.len() * 99 / 100];
-    println!(
-        "victim reads during the attacks: {}, p50 {:?}, p99 {:?}, max {:?}",
-        latencies.len(),
-        latencies[latencies.len() / 2],
-        p99,
-        latencies.last().unwrap()
-    );
-    assert!(latencies.len() > 100, "only {} reads", latencies.len());
+    stop.store(true, Ordering::Relaxed);
+    let p99 = p99(reader.await.unwrap(), "victim reads during the attacks");
     assert!(p99 < Duration::from_millis(50), "victim p99 {p99:?}");
     let (status, _) = json(app.get("/healthz").await).await;
     assert_eq!(status, 200);

@@ -53,13 +53,13 @@ impl Operator {
 }
 
 /// The digests of the tokens the admin API accepts.
-pub(super) struct Tokens {
+pub struct Tokens {
     admin: [u8; 32],
     tenants: Vec<([u8; 32], String)>,
 }
 
 impl Tokens {
-    pub(super) fn new(admin: &Secret, tenants: Vec<(String, Secret)>) -> Tokens {
+    pub fn new(admin: &Secret, tenants: Vec<(String, Secret)>) -> Tokens {
         Tokens {
             admin: digest_of(admin.expose()),
             tenants: tenants
@@ -74,28 +74,32 @@ fn digest_of(token: &str) -> [u8; 32] {
     Sha256::digest(token.trim().as_bytes()).into()
 }
 
-pub(super) async fn authorize(expected: &Tokens, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(digest_of);
-    let Some(digest) = presented else {
-        return ApiError::Unauthorized.into_response();
-    };
-    // Comparing digests keeps both the time and the length of each
-    // comparison independent of the token; every token is compared.
-    let mut operator = None;
-    if bool::from(digest.ct_eq(&expected.admin)) {
-        operator = Some(Operator::Admin);
-    }
-    for (tenant_digest, tenant) in &expected.tenants {
-        if bool::from(digest.ct_eq(tenant_digest)) && operator.is_none() {
-            operator = Some(Operator::Tenant(tenant.clone()));
+impl Tokens {
+    /// Who the request's `Authorization: Bearer` token speaks for, if
+    /// anyone.
+    pub fn operator(&self, headers: &http::HeaderMap) -> Option<Operator> {
+        let digest = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(digest_of)?;
+        // Comparing digests keeps both the time and the length of each
+        // comparison independent of the token; every token is compared.
+        let mut operator = None;
+        if bool::from(digest.ct_eq(&self.admin)) {
+            operator = Some(Operator::Admin);
         }
+        for (tenant_digest, tenant) in &self.tenants {
+            if bool::from(digest.ct_eq(tenant_digest)) && operator.is_none() {
+                operator = Some(Operator::Tenant(tenant.clone()));
+            }
+        }
+        operator
     }
-    let Some(operator) = operator else {
+}
+
+pub(super) async fn authorize(expected: &Tokens, mut request: Request, next: Next) -> Response {
+    let Some(operator) = expected.operator(request.headers()) else {
         return ApiError::Unauthorized.into_response();
     };
     if !operator.may(request.method(), request.uri().path()) {

@@ -3,8 +3,10 @@
 //! (`application/x-ndjson`): the newest `lines` (default 100, at most
 //! 1000), then, with `follow`, every new line as it comes, with an empty
 //! line every 15 s of quiet (so that a client that left is noticed) and
-//! `{"dropped": n}` where a slow reader lost lines. At most 64 followers
-//! stream at once, 16 per tenant. Only the tenant in the path is ever read.
+//! `{"dropped": n}` where a slow reader lost lines. Followers are counted
+//! by the token that follows: at most 16 per tenant's operator token and 64
+//! on all of them together; the admin is never refused. Only the tenant in
+//! the path is ever read.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -12,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream;
 use http::{HeaderValue, header};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ServicePath;
+use super::{Operator, ServicePath};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::logs::Line;
@@ -84,6 +86,7 @@ fn ask(query: &BTreeMap<String, String>) -> Result<Ask, ApiError> {
 
 pub(super) async fn logs(
     State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
     path: Option<Path<ServicePath>>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -100,7 +103,10 @@ pub(super) async fn logs(
         let permit = state
             .registry
             .logs()
-            .follower(tenant)
+            .follower(match &operator {
+                Operator::Admin => None,
+                Operator::Tenant(own) => Some(own.as_str()),
+            })
             .ok_or(ApiError::Overloaded {
                 retry_after: RETRY_AFTER,
             })?;

@@ -27,14 +27,12 @@ mod auth;
 mod logs;
 mod views;
 
-pub use auth::Operator;
-use auth::Tokens;
+pub use auth::{Operator, Tokens};
 
 use views::{ServiceView, views};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::config::Secret;
 use crate::config::names::{DEFAULT_TENANT, validate_service_name};
 use crate::registry::{DeployError, DeployRequest, Source};
 use crate::rollout::PlanRequest;
@@ -43,12 +41,7 @@ use crate::rollout::PlanRequest;
 const HISTORY_DEFAULT: i64 = 20;
 const HISTORY_MAX: i64 = 500;
 
-pub fn router(
-    token: &Secret,
-    tenant_tokens: Vec<(String, Secret)>,
-    max_component_bytes: usize,
-) -> Router<AppState> {
-    let expected = Arc::new(Tokens::new(token, tenant_tokens));
+pub fn router(expected: Arc<Tokens>, max_component_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/services", get(list))
         .route("/services/{name}", get(show).put(deploy).delete(undeploy))

@@ -48,14 +48,17 @@ pub fn hostcall_big(request: &Request) -> Result<Response, Problem> {
 }
 
 /// Answers with a `Set-Cookie` header, a `Service-Worker-Allowed: /` that
-/// would let its worker control the whole origin (`/console` included),
-/// and a harmless other header.
+/// would let its worker control the whole origin, a `Clear-Site-Data` that
+/// would wipe every other tenant's storage on a shared origin (and their
+/// cookies, on a shared site), and a
+/// harmless other header.
 pub fn set_cookie(_: &Request) -> Result<Response, Problem> {
     Ok(Response {
         status: 200,
         headers: vec![
             ("set-cookie".into(), "session=stolen; Path=/".into()),
             ("service-worker-allowed".into(), "/".into()),
+            ("clear-site-data".into(), "\"cookies\", \"storage\"".into()),
             ("x-hostile".into(), "yes".into()),
             ("content-type".into(), "application/json".into()),
         ],

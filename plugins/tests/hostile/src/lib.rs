@@ -1,5 +1,7 @@
 //! `hostile`: a service that misbehaves on purpose, for the host's tests.
-//! Each route is one kind of failure the host must contain.
+//! Each route is one kind of failure the host must contain: its manifest
+//! is as hostile as its code (patterns that defeat a DFA, a schema that
+//! backtracks).
 
 mod abuse;
 mod memory;
@@ -169,6 +171,26 @@ fn router() -> Router {
             200,
             abuse::set_cookie,
         )
+        .route(
+            Method::Post,
+            "/redos-body",
+            "Accepts a body whose field must match a pattern that defeats a DFA",
+            200,
+            ok,
+        )
+        .route(
+            Method::Get,
+            "/redos-params",
+            "Takes 32 query parameters, each under a pattern that defeats a DFA",
+            200,
+            ok,
+        )
+}
+
+/// A pattern whose DFA has a state for every string of its last `n` bytes:
+/// matching it costs about `n` NFA states per byte of the value.
+fn costly_pattern(n: u32) -> String {
+    format!("[ab]*a[ab]{{{n}}}[^ab]")
 }
 
 /// CPU-bound work that finishes: `n` rounds of xorshift (the benchmark of
@@ -321,6 +343,27 @@ fn print_message(request: &Request) -> Result<Response, Problem> {
 fn routes() -> Vec<berth_sdk::Route> {
     let mut routes = router().describe();
     for route in &mut routes {
+        if route.path == "/redos-body" {
+            // The pattern of the attack that froze every tenant (issue 24).
+            route.request_schema = Some(format!(
+                r#"{{"type": "object", "properties": {{"s": {{"type": "string", "pattern": "{}"}}}}}}"#,
+                costly_pattern(10_000)
+            ));
+        }
+        if route.path == "/redos-params" {
+            route.params = (0..32)
+                .map(|i| berth_sdk::Param {
+                    name: format!("p{i}"),
+                    location: berth_sdk::ParamLocation::Query,
+                    required: false,
+                    description: String::new(),
+                    schema: format!(
+                        r#"{{"type": "string", "pattern": "{}"}}"#,
+                        costly_pattern(700)
+                    ),
+                })
+                .collect();
+        }
         if route.path == "/validate" {
             route.request_schema = Some(if cfg!(feature = "recursive-schema") {
                 // Both branches match every level: checking a body nested
