@@ -5,14 +5,14 @@
 //! first to decide records it, and the others follow the records.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use super::canary::End;
 use super::{Canary, Registry};
 use crate::db::Ending;
-use crate::rollout::{Verdict, judge};
+use crate::rollout::Verdict;
 
 /// How often the judge looks at every canary.
 const JUDGE_EVERY: Duration = Duration::from_millis(100);
@@ -21,8 +21,7 @@ impl Registry {
     /// Judges one canary on this replica's windows; aborts a worse one, and
     /// promotes a healthy one whose bake time is over.
     async fn judge(&self, canary: &Canary) {
-        let (stable, ours) = (canary.watch.stable.stats(), canary.watch.canary.stats());
-        let verdict = judge(&canary.plan, &stable, &ours);
+        let (verdict, stable, ours) = canary.watch.judge(&canary.plan, Instant::now());
         let baked = canary.plan.bake.is_some_and(|bake| {
             SystemTime::now()
                 .duration_since(canary.started_at)

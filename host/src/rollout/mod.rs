@@ -6,8 +6,13 @@
 
 pub mod assign;
 pub mod plan;
+#[cfg(test)]
+mod simulation;
 pub mod verdict;
 pub mod window;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
 
 pub use plan::{Plan, PlanRequest};
 pub use verdict::{Verdict, judge};
@@ -20,12 +25,18 @@ pub enum Side {
     Canary,
 }
 
+/// Consecutive evaluations (a second, at the judge's pace) that must find
+/// a canary worse before it is aborted: a moment's burst is not a verdict.
+pub const HOLD: u32 = 10;
+
 /// The two windows of one canary: what the live version and the canary
-/// answered, side by side over the same span.
+/// answered, side by side over the same span, and for how many evaluations
+/// in a row the canary has been found worse.
 #[derive(Debug)]
 pub struct Watch {
     pub stable: Window,
     pub canary: Window,
+    worse_streak: AtomicU32,
 }
 
 impl Watch {
@@ -33,7 +44,30 @@ impl Watch {
         Watch {
             stable: Window::new(plan.window),
             canary: Window::new(plan.window),
+            worse_streak: AtomicU32::new(0),
         }
+    }
+
+    /// One evaluation of the canary, as of `at`: worse only once
+    /// [`HOLD`] evaluations in a row have found it so (the last one's
+    /// reason is given), healthy or too few otherwise.
+    pub fn judge(&self, plan: &Plan, at: Instant) -> (Verdict, Stats, Stats) {
+        let (stable, canary) = (self.stable.stats_at(at), self.canary.stats_at(at));
+        let verdict = match judge(plan, &stable, &canary) {
+            Verdict::Worse(why) => {
+                let streak = self.worse_streak.fetch_add(1, Ordering::Relaxed) + 1;
+                if streak >= HOLD {
+                    Verdict::Worse(format!("{why}; found worse {streak} evaluations in a row"))
+                } else {
+                    Verdict::Healthy
+                }
+            }
+            other => {
+                self.worse_streak.store(0, Ordering::Relaxed);
+                other
+            }
+        };
+        (verdict, stable, canary)
     }
 
     pub fn side(&self, side: Side) -> &Window {

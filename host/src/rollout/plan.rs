@@ -15,6 +15,8 @@ const DEFAULT_WINDOW_MS: u64 = 60_000;
 const DEFAULT_MIN_REQUESTS: u32 = 50;
 const DEFAULT_ERROR_MARGIN: f64 = 0.05;
 const DEFAULT_LATENCY_MARGIN: f64 = 2.0;
+/// How sure the judge must be, at each evaluation, that a canary is worse.
+const DEFAULT_CONFIDENCE: f64 = 0.999;
 const MAX_HEADER_CHARS: usize = 64;
 
 /// A validated canary plan.
@@ -34,6 +36,9 @@ pub struct Plan {
     pub error_margin: f64,
     /// How many times the live version's p99 the canary's may be.
     pub latency_margin: f64,
+    /// How sure the judge must be that the canary is worse than the margins
+    /// allow (a one-sided confidence level, 0.5–0.999999).
+    pub confidence: f64,
     /// Promote by itself once it has run this long and is healthy.
     pub bake: Option<Duration>,
 }
@@ -55,6 +60,8 @@ pub struct PlanRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_margin: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_ms: Option<u64>,
 }
 
@@ -66,6 +73,7 @@ pub const QUERY_KEYS: &[&str] = &[
     "min_requests",
     "error_margin",
     "latency_margin",
+    "confidence",
     "bake_ms",
 ];
 
@@ -93,6 +101,7 @@ impl PlanRequest {
             min_requests: optional(query, "min_requests")?,
             error_margin: optional(query, "error_margin")?,
             latency_margin: optional(query, "latency_margin")?,
+            confidence: optional(query, "confidence")?,
             bake_ms: optional(query, "bake_ms")?,
         }))
     }
@@ -121,6 +130,8 @@ impl PlanRequest {
         within("error_margin", error_margin, 0.0, 1.0)?;
         let latency_margin = self.latency_margin.unwrap_or(DEFAULT_LATENCY_MARGIN);
         within("latency_margin", latency_margin, 1.0, 100.0)?;
+        let confidence = self.confidence.unwrap_or(DEFAULT_CONFIDENCE);
+        within("confidence", confidence, 0.5, 0.999_999)?;
         if let Some(bake) = self.bake_ms {
             within("bake_ms", bake, 1_000, 7 * 86_400_000)?;
         }
@@ -131,6 +142,7 @@ impl PlanRequest {
             min_requests,
             error_margin,
             latency_margin,
+            confidence,
             bake: self.bake_ms.map(Duration::from_millis),
         })
     }
@@ -146,6 +158,7 @@ impl Plan {
             min_requests: Some(self.min_requests),
             error_margin: Some(self.error_margin),
             latency_margin: Some(self.latency_margin),
+            confidence: Some(self.confidence),
             bake_ms: self.bake.map(millis),
         }
     }
@@ -244,6 +257,8 @@ mod tests {
             ("error_margin", "NaN"),
             ("error_margin", "1.5"),
             ("latency_margin", "0.5"),
+            ("confidence", "0.4"),
+            ("confidence", "1"),
             ("bake_ms", "1"),
             ("sticky_header", "bad header"),
             ("sticky_header", "x-berth-version"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Slots per window.
 const SLOTS: usize = 10;
 /// Latency buckets: four per doubling from 250 µs, up to about 4 minutes.
-const BUCKETS: usize = 80;
+pub const BUCKETS: usize = 80;
 const FIRST_BOUND_SECS: f64 = 0.000_25;
 
 #[derive(Debug, Clone, Copy)]
@@ -47,9 +47,34 @@ pub struct Stats {
     /// most 19% above the true value); `None` with no requests.
     #[serde(serialize_with = "as_millis")]
     pub p99: Option<Duration>,
+    /// How many answers fell in each latency bucket.
+    #[serde(skip)]
+    pub latency: Latency,
+}
+
+/// Answers per latency bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency(pub [u32; BUCKETS]);
+
+impl Default for Latency {
+    fn default() -> Latency {
+        Latency([0; BUCKETS])
+    }
 }
 
 impl Stats {
+    /// How many answers surely took longer than `threshold`: those of the
+    /// buckets whose lower bound is at least it.
+    pub fn slower_than(&self, threshold: Duration) -> u32 {
+        self.latency
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i > 0 && upper_bound(i - 1) >= threshold)
+            .map(|(_, n)| *n)
+            .fold(0u32, u32::saturating_add)
+    }
+
     pub fn error_rate(&self) -> f64 {
         ratio(self.errors, self.requests)
     }
@@ -91,13 +116,19 @@ impl Window {
         }
     }
 
-    fn now_index(&self) -> u64 {
-        let elapsed = self.origin.elapsed().as_nanos() / self.slot_width.as_nanos();
+    fn index_at(&self, at: Instant) -> u64 {
+        let elapsed =
+            at.saturating_duration_since(self.origin).as_nanos() / self.slot_width.as_nanos();
         u64::try_from(elapsed).unwrap_or(u64::MAX - 1)
     }
 
     pub fn record(&self, status: u16, elapsed: Duration) {
-        let index = self.now_index();
+        self.record_at(Instant::now(), status, elapsed);
+    }
+
+    /// [`Window::record`] of an answer given at `at`.
+    pub fn record_at(&self, at: Instant, status: u16, elapsed: Duration) {
+        let index = self.index_at(at);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = &mut slots[(index % SLOTS as u64) as usize];
         if slot.index != index {
@@ -131,7 +162,12 @@ impl Window {
     /// The answers of the last window (the current slot and the nine
     /// before it).
     pub fn stats(&self) -> Stats {
-        let now = self.now_index();
+        self.stats_at(Instant::now())
+    }
+
+    /// [`Window::stats`] as of `at`.
+    pub fn stats_at(&self, at: Instant) -> Stats {
+        let now = self.index_at(at);
         let slots = *self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = Stats::default();
         let mut latency = [0u64; BUCKETS];
@@ -148,6 +184,9 @@ impl Window {
         }
         stats.p50 = percentile(&latency, u64::from(stats.requests), 0.5);
         stats.p99 = percentile(&latency, u64::from(stats.requests), 0.99);
+        for (bucket, n) in stats.latency.0.iter_mut().zip(latency) {
+            *bucket = u32::try_from(n).unwrap_or(u32::MAX);
+        }
         stats
     }
 }
@@ -231,9 +270,22 @@ mod tests {
                 errors: 0,
                 timeouts: 0,
                 p50: window.stats().p50,
-                p99: window.stats().p99
+                p99: window.stats().p99,
+                latency: window.stats().latency,
             }
         );
+    }
+
+    #[test]
+    fn answers_surely_slower_than_a_threshold_are_counted() {
+        let window = Window::new(Duration::from_secs(60));
+        for ms in [1, 2, 5, 40, 45, 300] {
+            window.record(200, Duration::from_millis(ms));
+        }
+        let stats = window.stats();
+        assert_eq!(stats.slower_than(Duration::from_millis(30)), 3);
+        assert_eq!(stats.slower_than(Duration::from_millis(100)), 1);
+        assert_eq!(stats.slower_than(Duration::ZERO), 6);
     }
 
     #[test]

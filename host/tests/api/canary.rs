@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestConfig, component, error, json};
+use crate::helpers::{TestApp, TestConfig, component, error, json, padded};
 
 /// Starts `component_name` as a canary of `name` with the query `plan`.
 pub async fn start_canary(
@@ -134,7 +134,7 @@ async fn a_twenty_percent_canary_takes_its_share_and_is_shown_everywhere() {
     assert_eq!(view["canary"]["window"]["error_rate"], 0.0);
     assert_eq!(view["window"]["requests"], 2000 - v2);
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     for version in ["1.0.0", "2.0.0"] {
         assert!(
             metrics
@@ -214,6 +214,57 @@ async fn a_canary_that_fails_every_request_is_aborted_by_itself() {
         "{note}"
     );
     assert_eq!(app.service("hello").await["version"], "1.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_failing_every_other_request_on_both_versions_does_not_abort_the_canary() {
+    // Two builds identical but for their digest; an anonymous client whose
+    // every other request makes the service fail, whichever version gets
+    // it. A fixed margin re-checked ten times a second aborted this canary
+    // after some 140 requests; a test of significance must not.
+    let app = TestApp::spawn_with(TestConfig {
+        plugins: vec!["test/hostile"],
+        ..TestConfig::default()
+    })
+    .await;
+    let plan = "canary=50&window_ms=10000&min_requests=20";
+    let path = format!("/services/hostile?{plan}");
+    let started = app
+        .admin(Method::PUT, &path, Some(padded("test/hostile", 64)))
+        .await;
+    assert_eq!(started.status(), 200);
+    let mut tasks = Vec::new();
+    for c in 0..4 {
+        let (client, base) = (app.client.clone(), app.url("/hostile"));
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..250 {
+                let route = if (n + c) % 2 == 0 { "panic" } else { "ok" };
+                let response = client.get(format!("{base}/{route}")).send().await.unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        }));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await.unwrap().iter().filter(|s| **s == 500).count();
+    }
+    // The judge looks every 100 ms and wants a second of agreement.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(failed, 500, "every other request failed");
+    let service = app.service("hostile").await;
+    assert!(
+        !service["canary"].is_null(),
+        "the canary was aborted: {:#}",
+        history(&app, "hostile").await[0]
+    );
+    let window = &service["canary"]["window"];
+    eprintln!(
+        "alternating failures: the canary's window {window}, the live version's {}",
+        service["window"]
+    );
+    assert!(window["requests"].as_u64().unwrap() > 300, "{window}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,7 @@ fn canary_view(canary: &Canary) -> Value {
             "min_requests": plan.min_requests,
             "error_margin": plan.error_margin,
             "latency_margin": plan.latency_margin,
+            "confidence": plan.confidence,
             "bake_ms": plan.bake.map(millis),
         },
         "routes": d.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
