@@ -184,11 +184,7 @@ impl Application {
             body_timeout: self.clients.body_timeout,
             body_budget: AppState::body_budget(self.clients.max_buffered_body_bytes),
             preview: self.preview,
-            clear_site_data: match (&self.tenancy, &self.admin_listener) {
-                (_, None) | (Tenancy::Header(_) | Tenancy::Path, _) => ClearSiteData::Drop,
-                (Tenancy::Subdomain(_), Some(_)) => ClearSiteData::WithoutCookies,
-                (Tenancy::Off, Some(_)) => ClearSiteData::Pass,
-            },
+            clear_site_data: ClearSiteData::of(&self.tenancy, self.admin_listener.is_none()),
         };
         match self.admin_listener {
             // Each listener has connection limits of its own: no flood of

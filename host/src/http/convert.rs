@@ -9,6 +9,7 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::error::ApiError;
 use crate::bindings::{self, Problem};
+use crate::config::tenancy::Tenancy;
 
 /// Name/value pairs, decoded: path parameters, the query.
 pub type Fields = Vec<(String, String)>;
@@ -116,6 +117,17 @@ pub enum ClearSiteData {
 }
 
 impl ClearSiteData {
+    /// What passes under `tenancy`, with the operator's plane on the public
+    /// listener or not.
+    pub fn of(tenancy: &Tenancy, plane_shared: bool) -> ClearSiteData {
+        match tenancy {
+            _ if plane_shared => ClearSiteData::Drop,
+            Tenancy::Header(_) | Tenancy::Path => ClearSiteData::Drop,
+            Tenancy::Subdomain(_) => ClearSiteData::WithoutCookies,
+            Tenancy::Off => ClearSiteData::Pass,
+        }
+    }
+
     /// The header as it may pass, if any of it may.
     fn filter(self, value: HeaderValue) -> Option<HeaderValue> {
         match self {

@@ -6,6 +6,7 @@
 
 mod activate;
 mod artifacts;
+mod budget;
 mod canary;
 mod components;
 mod deploy;

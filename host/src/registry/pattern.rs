@@ -14,9 +14,9 @@
 //! matching stops at once and the request is refused (a 422), however large
 //! the pattern and the value.
 
-use std::cell::Cell;
 use std::sync::Mutex;
-use std::time::Duration;
+
+pub use super::budget::Budget;
 
 use jsonschema::{Keyword, ValidationError};
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -36,10 +36,6 @@ const CACHE_BYTES: usize = 256 * 1024;
 /// one a costly value filled is dropped, not kept.
 const POOLED_CACHES: usize = 2;
 const POOLED_CACHE_GROWTH: usize = 64 * 1024;
-/// The most bytes of failing values one run's errors may quote: the
-/// validator keeps a copy of the value with each error of a custom keyword,
-/// and `anyOf` keeps every branch's.
-const MAX_ERROR_BYTES: usize = 8 << 20;
 
 /// A compiled `pattern`.
 pub struct Pattern {
@@ -259,114 +255,6 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// The CPU time this thread has used.
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given, nothing else.
-    let done = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    if done != 0 {
-        return Duration::MAX;
-    }
-    Duration::new(
-        u64::try_from(now.tv_sec).unwrap_or(0),
-        u32::try_from(now.tv_nsec).unwrap_or(0),
-    )
-}
-
-/// The matching one request's check may do: CPU time on the thread that
-/// checks it ([`Budget::run`]). A match outside a run is a run of its own
-/// with [`Budget::DEFAULT`], and a value it cannot finish counts as not
-/// matching.
-pub struct Budget;
-
-/// A run's state: when (on the thread's CPU clock) its budget is spent, and
-/// whether some match ran out of it.
-#[derive(Clone, Copy)]
-struct Run {
-    until: Duration,
-    exhausted: bool,
-    /// Bytes of failing values its errors quote.
-    quoted: usize,
-}
-
-thread_local! {
-    static RUN: Cell<Option<Run>> = const { Cell::new(None) };
-}
-
-/// Puts back the run that was on when a run ends, even by a panic.
-struct Restore(Option<Run>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        RUN.with(|run| run.set(self.0));
-    }
-}
-
-impl Budget {
-    /// The CPU time a request's checks may spend matching patterns, off
-    /// the request threads.
-    pub const DEFAULT: Duration = Duration::from_millis(100);
-
-    /// Runs `check` with `limit` of CPU time for matching; its result, and
-    /// whether the budget ran out (then some values went unchecked, and the
-    /// result must not be trusted).
-    pub fn run<T>(limit: Duration, check: impl FnOnce() -> T) -> (T, bool) {
-        let run = Run {
-            until: thread_cpu().saturating_add(limit),
-            exhausted: false,
-            quoted: 0,
-        };
-        let restore = Restore(RUN.with(|cell| cell.replace(Some(run))));
-        let result = check();
-        let exhausted = RUN.with(|cell| cell.get().is_some_and(|run| run.exhausted));
-        drop(restore);
-        (result, exhausted)
-    }
-
-    /// Whether the run's budget is spent (and if so, says so for the run).
-    fn spent() -> bool {
-        RUN.with(|cell| match cell.get() {
-            Some(mut run) => {
-                if !run.exhausted && thread_cpu() > run.until {
-                    run.exhausted = true;
-                    cell.set(Some(run));
-                }
-                run.exhausted
-            }
-            None => false,
-        })
-    }
-
-    /// Counts `bytes` of a failing value an error will quote; past
-    /// [`MAX_ERROR_BYTES`] in a run, the run is spent (false).
-    fn quote(bytes: usize) -> bool {
-        RUN.with(|cell| match cell.get() {
-            Some(mut run) => {
-                run.quoted = run.quoted.saturating_add(bytes);
-                if run.quoted > MAX_ERROR_BYTES {
-                    run.exhausted = true;
-                }
-                cell.set(Some(run));
-                !run.exhausted
-            }
-            None => true,
-        })
-    }
-
-    /// Whether a run is on and its budget is spent.
-    fn exhausted() -> bool {
-        RUN.with(|cell| cell.get().is_some_and(|run| run.exhausted))
-    }
-
-    /// Whether a run is on.
-    fn running() -> bool {
-        RUN.with(|cell| cell.get().is_some())
-    }
-}
-
 /// The `pattern` keyword, over [`Pattern`]. Once the request's budget is
 /// spent, every value counts as matching: the check as a whole is then
 /// refused by its caller, which reads [`Budget::run`]'s flag.
@@ -436,6 +324,8 @@ pub const MAX_REGEX_FORMAT_BYTES: usize = 4096;
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn pattern(source: &str) -> Pattern {
