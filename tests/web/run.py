@@ -188,7 +188,10 @@ def schemathesis(berth, out, tools):
     report = os.path.join(out, "schemathesis.xml")
     command = [os.path.join(tools, "schemathesis"), "run", berth.url + "/openapi.json", "--checks", "all",
                "--max-examples", os.environ.get("BERTH_SCHEMATHESIS_EXAMPLES", "25"),
-               "--seed", "1", "--workers", "2", "--report", "junit", "--report-junit-path", report,
+               # One worker: with two threads, hypothesis' lambda descriptions
+               # race in CPython 3.11's ast.parse ("SystemError: AST constructor
+               # recursion depth mismatch"), an error of the tool, not of berth.
+               "--seed", "1", "--workers", "1", "--report", "junit", "--report-junit-path", report,
                "--suppress-health-check", "all", "--no-color"]
     print("schemathesis:", " ".join(command[1:]))
     # Run from the output dir: schemathesis keeps its cache where it runs.
