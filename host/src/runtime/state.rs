@@ -119,9 +119,11 @@ impl ServiceState {
         self.database.next_request();
     }
 
-    /// Ends a request (see [`LogCtx::end_request`]).
+    /// Ends a request (see [`LogCtx::end_request`]): what it held of its
+    /// database namespace goes back too.
     pub(crate) fn end_request(&mut self) {
         self.log.end_request();
+        self.database.end_request();
     }
 
     /// Whether the guest holds no host resource but a stdout and a stderr

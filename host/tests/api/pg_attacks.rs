@@ -348,3 +348,53 @@ async fn a_namespace_made_under_the_old_names_is_renamed_and_keeps_its_data() {
         crate::helpers::hostile_sql(&app, None, json!({"sql": "SELECT value FROM secrets"})).await;
     assert_eq!((status, body), (200, json!({"rows": [["from before"]]})));
 }
+
+#[tokio::test]
+async fn a_request_holds_one_connection_and_a_begin_of_its_own_lets_go_of_it() {
+    if !on_postgres() {
+        return;
+    }
+    let app = header_mode().await;
+    tenant_with(&app, "t1", &[("hostile", "test/hostile")]).await;
+    let pid = "SELECT pg_catalog.pg_backend_pid()";
+    // Every statement of a request runs on the connection its first took.
+    let results = pooled(
+        &app,
+        "t1",
+        &[
+            pid,
+            "SELECT pg_catalog.set_config('work_mem', '2MB', false)",
+            pid,
+            "SELECT pg_catalog.current_setting('work_mem')",
+        ],
+    )
+    .await;
+    assert_eq!(results[0]["rows"], results[2]["rows"], "{results:?}");
+    assert_eq!(results[3]["rows"], json!([["2MB"]]), "{results:?}");
+    // A BEGIN the service sends itself gives its connection back (to be
+    // closed): the statements after it run, and commit, on another.
+    let results = pooled(
+        &app,
+        "t1",
+        &[
+            pid,
+            "BEGIN",
+            pid,
+            "CREATE TABLE IF NOT EXISTS after_a_begin (x int)",
+        ],
+    )
+    .await;
+    assert_ne!(results[0]["rows"], results[2]["rows"], "{results:?}");
+    let results = pooled(
+        &app,
+        "t1",
+        &[
+            "SELECT count(*) FROM after_a_begin",
+            "SELECT pg_catalog.current_setting('work_mem') <> '2MB'",
+        ],
+    )
+    .await;
+    assert_eq!(results[0]["rows"], json!([[0]]), "{results:?}");
+    // ...and what a request SET is gone at the next one.
+    assert_eq!(results[1]["rows"], json!([[true]]), "{results:?}");
+}

@@ -122,24 +122,48 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<'a, anyhow::Result<Box<dyn Backend>>>;
 }
 
+/// What one request holds of its namespace between statements: on
+/// PostgreSQL the connection its first statement took, which serves all
+/// its statements and goes back to the pool (and its check) when the
+/// request ends, not after each statement.
+#[derive(Default)]
+pub enum Held {
+    #[default]
+    Nothing,
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Held {
+    /// Gives back what is held, now.
+    pub fn release(&mut self) {
+        *self = Held::Nothing;
+    }
+}
+
 /// One namespace's database.
 pub trait Backend: Send + Sync {
     fn dialect(&self) -> Dialect;
 
-    /// Runs a statement that returns rows.
+    /// Runs a statement that returns rows, on what the request holds.
     fn query<'a>(
         &'a self,
+        held: &'a mut Held,
         sql: &'a str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> BoxFuture<'a, Result<Rows, Error>>;
 
     /// Runs a statement; the rows it changed.
-    fn execute<'a>(&'a self, sql: &'a str, params: Vec<Value>)
-    -> BoxFuture<'a, Result<u64, Error>>;
+    fn execute<'a>(
+        &'a self,
+        held: &'a mut Held,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<u64, Error>>;
 
-    /// Opens a transaction.
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn BackendTx>, Error>>;
+    /// Opens a transaction (on the connection the request holds, which
+    /// it then holds no more).
+    fn begin<'a>(&'a self, held: &'a mut Held) -> BoxFuture<'a, Result<Box<dyn BackendTx>, Error>>;
 
     /// Applies the migrations not applied yet.
     fn migrate<'a>(

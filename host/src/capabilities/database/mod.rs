@@ -22,7 +22,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 pub use backend::ResultLimits;
-use backend::{MAX_PARAMETERS, MAX_SQL_BYTES};
+use backend::{Held, MAX_PARAMETERS, MAX_SQL_BYTES};
 pub use limits::NamespaceLimits;
 pub use namespace::{Namespace, NamespaceTx, Namespaces};
 
@@ -38,6 +38,8 @@ pub struct Transaction(NamespaceTx);
 /// left of the request's budget.
 pub struct DatabaseCtx {
     namespace: Option<Arc<Namespace>>,
+    /// What the request holds of the namespace between its statements.
+    held: Held,
     results: ResultLimits,
     statements_left: u32,
     max_statements: u32,
@@ -51,6 +53,7 @@ impl DatabaseCtx {
     ) -> DatabaseCtx {
         DatabaseCtx {
             namespace,
+            held: Held::Nothing,
             results,
             statements_left: max_statements,
             max_statements,
@@ -63,9 +66,15 @@ impl DatabaseCtx {
         self.statements_left = self.max_statements;
     }
 
+    /// The request is over: what it held of the namespace goes back (an
+    /// instance kept warm holds no connection between requests).
+    pub fn end_request(&mut self) {
+        self.held.release();
+    }
+
     /// The namespace, charging one statement to the budget, once the
     /// statement is within the size bounds.
-    fn charge_statement(&mut self, sql: &str, params: &[Value]) -> Result<&Arc<Namespace>, Error> {
+    fn charge_statement(&mut self, sql: &str, params: &[Value]) -> Result<Arc<Namespace>, Error> {
         if sql.len() > MAX_SQL_BYTES {
             return Err(Error::LimitExceeded(format!(
                 "a statement may be at most {MAX_SQL_BYTES} bytes of SQL"
@@ -80,7 +89,7 @@ impl DatabaseCtx {
     }
 
     /// The namespace, charging one statement to the budget.
-    fn charge(&mut self) -> Result<&Arc<Namespace>, Error> {
+    fn charge(&mut self) -> Result<Arc<Namespace>, Error> {
         let namespace = self.namespace.as_ref().ok_or_else(|| {
             Error::NotPermitted(
                 "this service did not declare the database capability in its manifest".into(),
@@ -93,7 +102,7 @@ impl DatabaseCtx {
             )));
         }
         self.statements_left -= 1;
-        Ok(namespace)
+        Ok(namespace.clone())
     }
 }
 
@@ -120,7 +129,7 @@ impl Host for DatabaseView<'_> {
     ) -> wasmtime::Result<Result<Rows, Error>> {
         let limits = self.ctx.results;
         Ok(match self.ctx.charge_statement(&sql, &params) {
-            Ok(ns) => ns.query(&sql, params, limits).await,
+            Ok(ns) => ns.query(&mut self.ctx.held, &sql, params, limits).await,
             Err(e) => Err(e),
         })
     }
@@ -131,14 +140,14 @@ impl Host for DatabaseView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
         Ok(match self.ctx.charge_statement(&sql, &params) {
-            Ok(ns) => ns.execute(&sql, params).await,
+            Ok(ns) => ns.execute(&mut self.ctx.held, &sql, params).await,
             Err(e) => Err(e),
         })
     }
 
     async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, Error>> {
         let tx = match self.ctx.charge() {
-            Ok(ns) => ns.begin().await,
+            Ok(ns) => ns.begin(&mut self.ctx.held).await,
             Err(e) => Err(e),
         };
         Ok(match tx {

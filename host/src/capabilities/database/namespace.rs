@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::backend::{Backend, BackendTx, ResultLimits, Store};
+use super::backend::{Backend, BackendTx, Held, ResultLimits, Store};
 use super::limits::{LiveLimits, NamespaceLimits};
 use super::migrate::MigrationError;
 use crate::bindings::berth::service::database::{Error, Rows, Value};
@@ -118,19 +118,25 @@ impl Namespace {
 
     pub async fn query(
         &self,
+        held: &mut Held,
         sql: &str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
-        self.backend.query(sql, params, limits).await
+        self.backend.query(held, sql, params, limits).await
     }
 
-    pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        self.backend.execute(sql, params).await
+    pub async fn execute(
+        &self,
+        held: &mut Held,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<u64, Error> {
+        self.backend.execute(held, sql, params).await
     }
 
-    pub async fn begin(&self) -> Result<NamespaceTx, Error> {
-        self.backend.begin().await
+    pub async fn begin(&self, held: &mut Held) -> Result<NamespaceTx, Error> {
+        self.backend.begin(held).await
     }
 
     /// Applies the service's migrations that are not yet applied.

@@ -7,6 +7,7 @@
 //! connections as clean as new ones (`session.rs`).
 
 mod harden;
+mod keyword;
 pub mod names;
 mod provision;
 mod quota;
@@ -20,11 +21,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
+use sqlx::pool::{MaybePoolConnection, PoolConnection};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
+use sqlx::{
+    AssertSqlSafe, Connection as _, PgConnection, Postgres, Row as _, SqlSafeStr as _, Transaction,
+};
 
 use super::backend::{
-    ACQUIRE_TIMEOUT, Backend, BackendTx, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits,
+    ACQUIRE_TIMEOUT, Backend, BackendTx, Held, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits,
 };
 use super::errors::guest_error;
 use super::limits::{LiveLimits, NamespaceLimits};
@@ -34,7 +38,7 @@ use crate::bindings::{Dialect, Migration};
 pub use names::role_prefix;
 pub use provision::Provisioner;
 use quota::Quota;
-use tx::{PgTx, REAPER_SLACK, bounded};
+use tx::{PgTx, REAPER_SLACK, ran_past, timed};
 use values::{bind_pg, read_pg_rows};
 
 /// A namespace on PostgreSQL.
@@ -108,55 +112,98 @@ impl PgNamespace {
         self.limits.get().statement_timeout
     }
 
+    /// The connection the request holds, taken from the pool at its first
+    /// statement.
+    async fn connection(&self, held: &mut Held) -> Result<PoolConnection<Postgres>, Error> {
+        match std::mem::take(held) {
+            Held::Postgres(conn) => Ok(conn),
+            Held::Nothing => self.pool.acquire().await.map_err(guest_error),
+        }
+    }
+
+    /// Runs `work` on the request's connection, within the statement
+    /// timeout. The connection stays held for the next statement, even
+    /// after an error the server reported (it is usable); a statement ended
+    /// at its deadline was stopped half-way, and its connection is closed.
+    async fn on_connection<T>(
+        &self,
+        held: &mut Held,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let timeout = self.timeout();
+        let mut conn = self.connection(held).await?;
+        match timed(&self.admin, &self.role, timeout, work(&mut conn)).await {
+            Some(result) => {
+                *held = Held::Postgres(conn);
+                result
+            }
+            None => {
+                conn.close_on_drop();
+                Err(ran_past(timeout))
+            }
+        }
+    }
+
     async fn run_query(
         &self,
+        held: &mut Held,
         sql: &str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> Result<Rows, Error> {
-        let timeout = self.timeout();
         if self.read_only(sql) {
-            let mut tx = self.run_begin().await?;
+            let mut tx = self.run_begin(held).await?;
             let rows = tx.query(sql, params, limits).await;
             // Read-only: nothing to keep; the statement's own outcome counts.
             let _ = Box::new(tx).rollback().await;
             return rows;
         }
-        bounded(&self.admin, &self.role, timeout, async {
-            let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
-            read_pg_rows(query.fetch(&self.pool), limits).await
-        })
-        .await
+        let rows = self
+            .on_connection(held, async |conn: &mut PgConnection| {
+                let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
+                read_pg_rows(query.fetch(conn), limits).await
+            })
+            .await;
+        let_go_of_a_transaction_block(held, sql);
+        rows
     }
 
-    async fn run_execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, Error> {
-        let timeout = self.timeout();
+    async fn run_execute(
+        &self,
+        held: &mut Held,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<u64, Error> {
         if self.read_only(sql) {
-            let mut tx = self.run_begin().await?;
+            let mut tx = self.run_begin(held).await?;
             let changed = tx.execute(sql, params).await;
             let _ = Box::new(tx).rollback().await;
             return changed;
         }
-        bounded(&self.admin, &self.role, timeout, async {
-            let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
-            Ok(query
-                .execute(&self.pool)
-                .await
-                .map_err(guest_error)?
-                .rows_affected())
-        })
-        .await
+        let changed = self
+            .on_connection(held, async |conn: &mut PgConnection| {
+                let query = bind_pg(sqlx::query(AssertSqlSafe(sql)), params);
+                Ok(query
+                    .execute(conn)
+                    .await
+                    .map_err(guest_error)?
+                    .rows_affected())
+            })
+            .await;
+        let_go_of_a_transaction_block(held, sql);
+        changed
     }
 
-    /// Opens a transaction; read-only (with its snapshot taken, so that the
-    /// service cannot switch it back) while the namespace is over quota.
-    async fn run_begin(&self) -> Result<PgTx, Error> {
+    /// Opens a transaction on the request's connection (which the
+    /// transaction then holds, and gives back to the pool when it ends);
+    /// read-only (with its snapshot taken, so that the service cannot
+    /// switch it back) while the namespace is over quota.
+    async fn run_begin(&self, held: &mut Held) -> Result<PgTx, Error> {
         let timeout = self.timeout();
         let read_only = self.read_only("");
+        let conn = MaybePoolConnection::PoolConnection(self.connection(held).await?);
         let tx = if read_only {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN READ ONLY")
+            let mut tx = Transaction::begin(conn, Some("BEGIN READ ONLY".into_sql_str()))
                 .await
                 .map_err(guest_error)?;
             sqlx::query("SELECT 1")
@@ -165,7 +212,7 @@ impl PgNamespace {
                 .map_err(guest_error)?;
             tx
         } else {
-            self.pool.begin().await.map_err(guest_error)?
+            Transaction::begin(conn, None).await.map_err(guest_error)?
         };
         Ok(PgTx {
             tx,
@@ -219,6 +266,17 @@ impl PgNamespace {
     }
 }
 
+/// A `BEGIN` the service sent itself opened a transaction block that would
+/// take in its next statements, to be rolled back with the session when the
+/// request ends: the connection goes back now instead (its check closes
+/// it), so that the statements after it run, and commit, on a fresh one.
+/// Transactions are the host's (`begin`), as on SQLite.
+fn let_go_of_a_transaction_block(held: &mut Held, sql: &str) {
+    if keyword::opens_transaction(sql) {
+        held.release();
+    }
+}
+
 impl Backend for PgNamespace {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -226,23 +284,25 @@ impl Backend for PgNamespace {
 
     fn query<'a>(
         &'a self,
+        held: &'a mut Held,
         sql: &'a str,
         params: Vec<Value>,
         limits: ResultLimits,
     ) -> BoxFuture<'a, Result<Rows, Error>> {
-        self.run_query(sql, params, limits).boxed()
+        self.run_query(held, sql, params, limits).boxed()
     }
 
     fn execute<'a>(
         &'a self,
+        held: &'a mut Held,
         sql: &'a str,
         params: Vec<Value>,
     ) -> BoxFuture<'a, Result<u64, Error>> {
-        self.run_execute(sql, params).boxed()
+        self.run_execute(held, sql, params).boxed()
     }
 
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn BackendTx>, Error>> {
-        async move { Ok(Box::new(self.run_begin().await?) as Box<dyn BackendTx>) }.boxed()
+    fn begin<'a>(&'a self, held: &'a mut Held) -> BoxFuture<'a, Result<Box<dyn BackendTx>, Error>> {
+        async move { Ok(Box::new(self.run_begin(held).await?) as Box<dyn BackendTx>) }.boxed()
     }
 
     fn migrate<'a>(

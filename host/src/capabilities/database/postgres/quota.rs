@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPool;
 
+use super::keyword::starts_with;
+
 /// How often a namespace in use is measured.
 pub const MEASURE_EVERY: Duration = Duration::from_secs(2);
 
@@ -55,7 +57,7 @@ impl Quota {
     /// Whether `sql` must run read-only now.
     pub fn restricts(&self, sql: &str) -> bool {
         if self.far_over.load(Ordering::Relaxed) {
-            !first_word_is(sql, &["drop"])
+            !starts_with(sql, &["drop"])
         } else {
             self.full.load(Ordering::Relaxed) && !frees_space(sql)
         }
@@ -112,16 +114,7 @@ async fn size(admin: &PgPool, schema: &str) -> Result<i64, sqlx::Error> {
 
 /// Whether a statement only frees space (and so runs even when full).
 pub fn frees_space(sql: &str) -> bool {
-    first_word_is(sql, &["delete", "truncate", "drop"])
-}
-
-fn first_word_is(sql: &str, words: &[&str]) -> bool {
-    let first = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default();
-    words.iter().any(|word| first.eq_ignore_ascii_case(word))
+    starts_with(sql, &["delete", "truncate", "drop"])
 }
 
 #[cfg(test)]

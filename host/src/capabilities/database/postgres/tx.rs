@@ -43,15 +43,31 @@ pub async fn bounded<T>(
     timeout: Duration,
     work: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
+    timed(admin, role, timeout, work)
+        .await
+        .unwrap_or_else(|| Err(ran_past(timeout)))
+}
+
+/// [`bounded`], saying `None` when the work ran out of time: it was then
+/// stopped half-way, and the connection it used is not to be used again.
+pub async fn timed<T>(
+    admin: &PgPool,
+    role: &str,
+    timeout: Duration,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Option<Result<T, Error>> {
     match tokio::time::timeout(timeout + REAPER_SLACK, work).await {
-        Ok(result) => result,
+        Ok(result) => Some(result),
         Err(_) => {
             reap(admin, role, timeout).await;
-            Err(Error::LimitExceeded(format!(
-                "the statement ran past {timeout:?} and was ended"
-            )))
+            None
         }
     }
+}
+
+/// The error of a statement ended at its deadline.
+pub fn ran_past(timeout: Duration) -> Error {
+    Error::LimitExceeded(format!("the statement ran past {timeout:?} and was ended"))
 }
 
 /// Ends `role`'s statements running longer than `timeout`: the guest cannot

@@ -15,7 +15,7 @@ use super::{Bounds, Speaker, SqliteTx, WalWatch, namespace_options, seal};
 use crate::bindings::berth::service::database::{Error, Rows, Value};
 use crate::bindings::{Dialect, Migration};
 use crate::capabilities::database::backend::{
-    ACQUIRE_TIMEOUT, Backend, BackendTx, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits, Store,
+    ACQUIRE_TIMEOUT, Backend, BackendTx, Held, IDLE_TIMEOUT, MAX_CONNECTIONS, ResultLimits, Store,
 };
 use crate::capabilities::database::errors::guest_error;
 use crate::capabilities::database::limits::{LiveLimits, NamespaceLimits, millis};
@@ -107,6 +107,7 @@ impl Backend for SqliteNamespace {
 
     fn query<'a>(
         &'a self,
+        _: &'a mut Held,
         sql: &'a str,
         params: Vec<Value>,
         limits: ResultLimits,
@@ -121,6 +122,7 @@ impl Backend for SqliteNamespace {
 
     fn execute<'a>(
         &'a self,
+        _: &'a mut Held,
         sql: &'a str,
         params: Vec<Value>,
     ) -> BoxFuture<'a, Result<u64, Error>> {
@@ -136,7 +138,7 @@ impl Backend for SqliteNamespace {
         .boxed()
     }
 
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn BackendTx>, Error>> {
+    fn begin<'a>(&'a self, _: &'a mut Held) -> BoxFuture<'a, Result<Box<dyn BackendTx>, Error>> {
         async move {
             self.admit()?;
             let tx = SqliteTx::begin(&self.pool).await.map_err(guest_error)?;
