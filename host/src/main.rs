@@ -120,10 +120,14 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = telemetry::init(&settings.log, settings.log_format) {
-        eprintln!("berth: {error}");
-        return ExitCode::from(2);
-    }
+    // Held to the end: it flushes the log lines still buffered.
+    let _log = match telemetry::init(&settings.log, settings.log_format) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("berth: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -64,11 +64,21 @@ impl LogCtx {
         );
     }
 
+    /// The id of the request being served (empty when none was given).
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_deref().unwrap_or_default()
+    }
+
+    /// The service this log is of.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
     /// Ends a request: says what was dropped, and gives the next request
     /// (of an instance reused across requests) the whole budget again.
     pub fn end_request(&mut self) {
         if self.dropped > 0 {
-            tracing::warn!(target: "berth::service", service = %self.service, dropped = self.dropped,
+            tracing::warn!(target: "berth::service", service = %self.service, request_id = self.request_id(), dropped = self.dropped,
                 "service exceeded {MAX_MESSAGES} log messages or {MAX_BYTES} log bytes in one request");
         }
         self.emitted = 0;
@@ -110,6 +120,7 @@ impl Host for LogCtx {
         }
         self.bytes += message.len() + fields.len();
         let service = self.service.as_str();
+        let request_id = self.request_id();
         let live_level = match level {
             Level::Trace => logs::Level::Trace,
             Level::Debug => logs::Level::Debug,
@@ -119,7 +130,7 @@ impl Host for LogCtx {
         };
         macro_rules! emit {
             ($level:expr) => {
-                tracing::event!(target: "berth::service", $level, service, fields, "{message}")
+                tracing::event!(target: "berth::service", $level, service, request_id, fields, "{message}")
             };
         }
         match level {

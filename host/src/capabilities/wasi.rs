@@ -58,7 +58,7 @@ impl WasiState {
                 let text =
                     super::log::clip_to(String::from_utf8_lossy(&bytes).trim_end(), CAPTURE_BYTES);
                 if to_host_log {
-                    tracing::warn!(target: "berth::service", stream, output = %text, "service wrote to {stream}");
+                    tracing::warn!(target: "berth::service", service = log.service(), request_id = log.request_id(), stream, output = %text, "service wrote to {stream}");
                 }
                 log.output(origin, text);
             }

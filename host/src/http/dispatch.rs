@@ -15,6 +15,7 @@ use http::request::Parts;
 use http::{Method, StatusCode};
 
 use super::AppState;
+use super::access::Served;
 use super::body::{RETRY_AFTER, read_body, reserve_body};
 use super::convert::{
     Dropped, Fields, build_response, problem_error, proxy_request, proxy_response, wit_request,
@@ -24,7 +25,7 @@ use super::validate::validate;
 use crate::admission::{Gates, RefusedAt};
 use crate::capabilities::log::clip_to;
 use crate::logs::{Level, Origin, ServiceLog};
-use crate::registry::{Deployment, Target};
+use crate::registry::{Deployment, RouteSpec, Target};
 use crate::rollout::{self, Side, Watch};
 use crate::routing::Lookup;
 use crate::runtime::{CallError, Entry, Invocation};
@@ -44,10 +45,12 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
         Err(error) => (error.status(), error.outcome()),
     };
     let elapsed = started.elapsed();
+    let mut served = None;
     match counted_by {
         Counted::Route {
             metrics,
             deployment,
+            route,
             watch,
             judged,
         } => {
@@ -61,11 +64,16 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
             {
                 watch.record(*side, status.as_u16(), called.elapsed());
             }
+            served = Some(Served { deployment, route });
         }
         Counted::Tenant(tenant) => unrouted(&tenant).record(status.as_u16(), outcome, elapsed),
         Counted::Nobody => unrouted("").record(status.as_u16(), outcome, elapsed),
     }
-    result.into_response()
+    let mut response = result.into_response();
+    if let Some(served) = served {
+        response.extensions_mut().insert(served);
+    }
+    response
 }
 
 /// Whose metrics count a request, as far as it got.
@@ -79,6 +87,7 @@ enum Counted {
     Route {
         metrics: Arc<RouteMetrics>,
         deployment: Arc<Deployment>,
+        route: Arc<RouteSpec>,
         watch: Option<(Arc<Watch>, Side)>,
         judged: Option<Instant>,
     },
@@ -122,6 +131,7 @@ async fn route(
     *counted_by = Counted::Route {
         metrics: target.metrics.clone(),
         deployment: target.deployment.clone(),
+        route: target.route.clone(),
         watch: target.watch.clone(),
         judged: None,
     };
@@ -256,7 +266,7 @@ async fn call(
     };
     Err(match failure {
         CallError::Timeout(after) => {
-            tracing::warn!(%service, ?after, "service stopped at its deadline");
+            tracing::warn!(%service, request_id = request_id(&parts.headers), ?after, "service stopped at its deadline");
             host_line(format!("stopped at its deadline ({after:?})"));
             ApiError::Timeout(after)
         }
@@ -264,14 +274,14 @@ async fn call(
             retry_after: RETRY_AFTER,
         },
         CallError::ResponseTooLarge(limit) => {
-            tracing::error!(%service, limit, "service answered more than its response limit");
+            tracing::error!(%service, request_id = request_id(&parts.headers), limit, "service answered more than its response limit");
             host_line(format!(
                 "answered more than its response limit of {limit} bytes"
             ));
             ApiError::ResponseTooLarge { limit }
         }
         error @ (CallError::Trap(_) | CallError::Instantiate(_) | CallError::NoResponse(_)) => {
-            tracing::error!(%service, %error, "service failed");
+            tracing::error!(%service, request_id = request_id(&parts.headers), %error, "service failed");
             host_line(clip_to(&error.to_string(), 4096));
             ApiError::ServiceFailed
         }

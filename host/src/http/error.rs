@@ -287,12 +287,7 @@ impl IntoResponse for ApiError {
 
 /// Writes every error response in the standard shape, with the request id.
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let request_id = request.headers().get("x-request-id").cloned();
     let mut response = next.run(request).await;
     let status = response.status();
     let error = match response.extensions_mut().remove::<ErrorBody>() {
@@ -310,7 +305,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let mut inner = serde_json::json!({
         "code": error.code,
         "message": error.message,
-        "request_id": request_id,
+        "request_id": request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
     });
     if let Some(field) = error.field {
         inner["field"] = field.into();

@@ -1,8 +1,9 @@
 //! The HTTP surface: host endpoints, the dispatch of everything else to
 //! services, the operator's plane on a listener of its own ([`plane`]), and
-//! the layers around them (request id, tracing span, body limit, error
+//! the layers around them (request id, access log, body limit, error
 //! rendering).
 
+mod access;
 pub mod admin;
 mod body;
 mod console;
@@ -22,14 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use axum::handler::Handler as _;
 use axum::routing::{MethodRouter, get};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
 use crate::config::tenancy::Tenancy;
 use crate::db::HostDb;
@@ -96,46 +94,16 @@ pub fn router(state: AppState, shared: Option<&Plane>) -> Router {
     )
 }
 
-/// The layers around every answer of either listener: request id, tracing
-/// span, error rendering.
+/// The layers around every answer of either listener: request id, access
+/// log (and the request's span), error rendering.
 fn layered(router: Router) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(request_span)
-                    .on_request(())
-                    .on_response(record_response),
-            )
+            .layer(axum::middleware::from_fn(access::log))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(axum::middleware::from_fn(error::render_errors)),
     )
-}
-
-fn request_span(request: &Request) -> Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id,
-        tenant = tracing::field::Empty,
-        service = tracing::field::Empty,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
-    )
-}
-
-fn record_response<B>(response: &http::Response<B>, latency: Duration, span: &Span) {
-    span.record("status", response.status().as_u16());
-    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-    tracing::info!(parent: span, status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
 }
 
 #[cfg(test)]

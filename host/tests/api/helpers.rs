@@ -77,7 +77,10 @@ fn init_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = berth::telemetry::init(&filter, berth::config::LogFormat::Text);
+            // The guard lives as long as the test process.
+            if let Ok(guard) = berth::telemetry::init(&filter, berth::config::LogFormat::Text) {
+                std::mem::forget(guard);
+            }
         }
     });
 }
