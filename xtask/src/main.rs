@@ -10,7 +10,8 @@
 //!   and `test/`).
 //! - `bench [--quick] [--only …] [--modes pinned,unpinned]`: build or install
 //!   berth and every peer, then run the benchmark harness (`bench/run.py`),
-//!   which writes `bench/RESULTS.md`.
+//!   which writes `bench/RESULTS.md`; `bench --check` compares berth ÷ native
+//!   with the ratios in `bench/results.json` (`bench/check.py`).
 
 use std::env;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -252,8 +253,13 @@ fn bench(args: &[String]) -> Result {
         "-p",
         "wasi-hello",
     ]))?;
+    // `--check` runs berth and native only: it needs oha, not the peers.
+    let check = args.iter().any(|arg| arg == "--check");
     let tools = target_dir().join("bench-tools");
     for (krate, version, binary) in BENCH_TOOLS {
+        if check && *binary != "oha" {
+            continue;
+        }
         if !tools.join("bin").join(binary).exists() {
             eprintln!("xtask: installing {krate} {version} (once)");
             status(
@@ -265,7 +271,7 @@ fn bench(args: &[String]) -> Result {
         }
     }
     let venv = target_dir().join("bench-venv");
-    if !venv.join("bin").join("uvicorn").exists() {
+    if !check && !venv.join("bin").join("uvicorn").exists() {
         eprintln!(
             "xtask: installing FastAPI and uvicorn into {} (once)",
             venv.display()
