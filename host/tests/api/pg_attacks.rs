@@ -378,12 +378,17 @@ async fn a_request_holds_one_connection_and_a_begin_of_its_own_lets_go_of_it() {
         "t1",
         &[
             pid,
-            "BEGIN",
+            // An empty statement and a comment do not hide it.
+            "; -- empty\n;BEGIN",
             pid,
             "CREATE TABLE IF NOT EXISTS after_a_begin (x int)",
         ],
     )
     .await;
+    assert!(
+        results[1]["rows"].is_array(),
+        "PostgreSQL ran it: {results:?}"
+    );
     assert_ne!(results[0]["rows"], results[2]["rows"], "{results:?}");
     let results = pooled(
         &app,

@@ -1,6 +1,7 @@
 //! The keyword a PostgreSQL statement starts with, read as PostgreSQL's own
-//! lexer reads it: whitespace, `--` line comments and (nested) `/* */` block
-//! comments before it are skipped, so that a comment cannot hide it.
+//! lexer reads it: whitespace, empty statements (`;`), `--` line comments
+//! and (nested) `/* */` block comments before it are skipped, so that none
+//! of them hides it.
 
 /// The statement's first keyword, as written (compare it case-blind), or
 /// `""` when the statement does not start with one.
@@ -28,9 +29,10 @@ pub fn opens_transaction(sql: &str) -> bool {
 /// comment leaves nothing (PostgreSQL refuses such a statement).
 fn skip_blank(mut sql: &str) -> &str {
     loop {
-        // PostgreSQL's whitespace: space, tab, newline, carriage return,
-        // form feed and vertical tab.
-        sql = sql.trim_start_matches([' ', '\t', '\n', '\r', '\x0c', '\x0b']);
+        // PostgreSQL's whitespace (space, tab, newline, carriage return,
+        // form feed, vertical tab), and semicolons: `;BEGIN` is one
+        // statement, the empty ones before it are dropped.
+        sql = sql.trim_start_matches([' ', '\t', '\n', '\r', '\x0c', '\x0b', ';']);
         if let Some(rest) = sql.strip_prefix("--") {
             sql = rest.find(['\n', '\r']).map_or("", |end| &rest[end..]);
         } else if sql.starts_with("/*") {
@@ -77,6 +79,7 @@ mod tests {
             "start"
         );
         assert_eq!(leading_keyword("/* a */ -- b\r\n/**/begin;"), "begin");
+        assert_eq!(leading_keyword(";; ;BEGIN"), "BEGIN");
         assert_eq!(leading_keyword("(select 1)"), "");
         assert_eq!(leading_keyword("/* never closed BEGIN"), "");
         assert_eq!(leading_keyword("-- only a comment BEGIN"), "");
