@@ -67,11 +67,7 @@ def main():
     run.PINNED = True
     settings = {"warmup": 1, "duration": 3, "rounds": 3, "connections": 16}
     workdir = tempfile.mkdtemp(prefix="berth-bisect-")
-    port = run.free_port()
-    native = run.Server("native", [run.NATIVE], env={"LISTEN": f"127.0.0.1:{port}",
-                        "DATABASE_URL": "sqlite://" + os.path.join(workdir, "native.db")},
-                        port=port, ready_path="/hello/x")
-    native.wait_ready()
+    native = run.start_native("sqlite://" + os.path.join(workdir, "native.db"))
     run.seed(native)
     current = start(workdir, "current", args.binary, os.path.join(run.COMPONENTS, "examples"))
     print("| commit | workload | req/s | ÷ native | current req/s | current ÷ native | native req/s |")

@@ -150,11 +150,8 @@ def native(workload, seconds, connections, databases):
     _, _, path, engine, _ = WORKLOADS[workload]
     if "hello" in workload:
         path = "/hello/bench"
-    port = run.free_port()
-    server = run.Server("native", [run.NATIVE], env={"LISTEN": f"127.0.0.1:{port}",
-                        "DATABASE_URL": databases.url("native", engine)}, port=port, ready_path="/hello/x")
+    server = run.start_native(databases.url("native", engine))
     try:
-        server.wait_ready()
         if path.startswith("/items"):
             run.seed(server)
         run.load(server, path, 2, connections)

@@ -325,6 +325,15 @@ def reuse_config(workdir, name, services):
     return path
 
 
+def start_native(database_url):
+    """bench/native on `database_url`, answering."""
+    port = free_port()
+    server = Server("native", [NATIVE], env={"LISTEN": f"127.0.0.1:{port}", "DATABASE_URL": database_url},
+                    port=port, ready_path="/hello/x")
+    server.wait_ready()
+    return server
+
+
 def start_peers(workdir, databases, engine, with_fastapi, with_reuse=False):
     peers = {}
     url = databases.url("berth", engine) if engine == "postgres" else None
@@ -339,10 +348,7 @@ def start_peers(workdir, databases, engine, with_fastapi, with_reuse=False):
         deploy(reused, "items", component("items"))
         deploy(reused, "hello", component("hello"))
         peers["berth (reuse)"] = reused
-    port = free_port()
-    peers["native"] = Server("native", [NATIVE], env={"LISTEN": f"127.0.0.1:{port}",
-                             "DATABASE_URL": databases.url("native", engine)}, port=port, ready_path="/hello/x")
-    peers["native"].wait_ready()
+    peers["native"] = start_native(databases.url("native", engine))
     if with_fastapi:
         port = free_port()
         peers["fastapi"] = Server(
